@@ -57,11 +57,13 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
-        if self.details:
+        # kube omits an empty reason (errors that are plain Go errors have none).
+        if self.reason:
+            body["reason"] = self.reason
+        if self.details is not None:
             body["details"] = self.details
+        body["code"] = self.code
         return body
 
 
@@ -123,10 +125,14 @@ def bad_request(message: str) -> ApiError:
 
 
 def forbidden(message: str, resource: str = "", name: str = "", group: str = "") -> ApiError:
-    return ApiError(403, "Forbidden", message, _details(name, group, resource) if resource else None)
+    return ApiError(
+        403, "Forbidden", message, _details(name, group, resource) if resource else None
+    )
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, "MethodNotAllowed", message)
 
 
@@ -140,7 +146,11 @@ def too_large(message: str = "Request entity too large: limit is 3145728") -> Ap
 
 def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
-        415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {content_type}"
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"application/json, application/yaml, application/vnd.kubernetes.protobuf; got "
+        f"{content_type}",
     )
 
 

@@ -1,0 +1,19 @@
+"""``python -m bench NAME [options]``: run one benchmark."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import apiserver_bench
+
+BENCHES = {"apiserver": apiserver_bench.main}
+
+
+def main() -> None:
+    name = sys.argv[1] if len(sys.argv) > 1 else "apiserver"
+    if name not in BENCHES:
+        raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
+    BENCHES[name](sys.argv[2:])
+
+
+main()

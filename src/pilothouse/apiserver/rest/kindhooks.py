@@ -1,0 +1,163 @@
+"""Kind-specific behaviour of built-in registries that is not defaulting or validation:
+service IP and node-port allocation, the initial phase of pods and namespaces, the cleanup
+finalizer of CRDs."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pilothouse.apiserver import errors, resources, state
+
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+NODE_PORTS = range(30000, 32768)
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+def _allocated_ips(st: state.ServerState) -> set[str]:
+    used: set[str] = set()
+    for rec in st.store.iter("services"):
+        spec = rec.obj().get("spec") or {}
+        used.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip)
+    return used
+
+
+def _allocate_ip(st: state.ServerState, obj: dict[str, Any]) -> None:
+    spec = obj.setdefault("spec", {})
+    if spec.get("type") == "ExternalName":
+        return
+    ip = spec.get("clusterIP")
+    if ip == "None":
+        spec["clusterIPs"] = ["None"]
+        return
+    used = _allocated_ips(st)
+    if ip:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return  # validation reports it
+        if addr not in SERVICE_CIDR:
+            raise errors.invalid(
+                "Service",
+                obj["metadata"].get("name", ""),
+                "",
+                [
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        f'Invalid value: "{ip}": failed to allocate IP {ip}: the provided IP '
+                        f"({ip}) is not in the valid range. The range of valid IPs is "
+                        f"{SERVICE_CIDR}",
+                        "spec.clusterIPs",
+                    )
+                ],
+            )
+        if ip in used:
+            raise errors.invalid(
+                "Service",
+                obj["metadata"].get("name", ""),
+                "",
+                [
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: '
+                        f"provided IP is already allocated",
+                        "spec.clusterIPs",
+                    )
+                ],
+            )
+    else:
+        # Skip the network address and the first host (the `kubernetes` service's).
+        for host in SERVICE_CIDR.hosts():
+            cand = str(host)
+            if cand not in used and cand != "10.96.0.0":
+                ip = cand
+                break
+        else:
+            raise errors.internal("the service IP range is exhausted")
+    spec["clusterIP"] = ip
+    spec["clusterIPs"] = [ip]
+
+
+def _allocate_node_ports(st: state.ServerState, obj: dict[str, Any]) -> None:
+    spec = obj.get("spec") or {}
+    if spec.get("type") not in ("NodePort", "LoadBalancer"):
+        return
+    used = {
+        p.get("nodePort")
+        for rec in st.store.iter("services")
+        for p in (rec.obj().get("spec") or {}).get("ports") or []
+    }
+    free = (p for p in NODE_PORTS if p not in used)
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and not port.get("nodePort"):
+            port["nodePort"] = next(free)
+
+
+def before_create(st: state.ServerState, rt: resources.ResourceType, obj: dict[str, Any]) -> None:
+    gr = rt.group_resource
+    if gr == "services":
+        _allocate_ip(st, obj)
+        _allocate_node_ports(st, obj)
+    elif gr == "pods":
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+    elif gr == "namespaces":
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj["status"] = {"phase": "Active"}
+        _namespace_label(obj)
+    elif gr == "customresourcedefinitions.apiextensions.k8s.io":
+        fins = obj["metadata"].setdefault("finalizers", [])
+        if CRD_CLEANUP_FINALIZER not in fins:
+            fins.append(CRD_CLEANUP_FINALIZER)
+
+
+def _namespace_label(obj: dict[str, Any]) -> None:
+    # The NamespaceDefaultLabelName admission plugin: every namespace carries its own name as
+    # a label, so namespaceSelectors can pick namespaces by name.
+    meta = obj["metadata"]
+    meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta.get("name", "")
+
+
+def before_update(
+    st: state.ServerState, rt: resources.ResourceType, obj: dict[str, Any], old: dict[str, Any]
+) -> None:
+    if rt.group_resource == "namespaces":
+        _namespace_label(obj)
+    if rt.group_resource == "services":
+        spec, old_spec = obj.setdefault("spec", {}), old.get("spec") or {}
+        # An update that omits the allocated IP keeps it (as kube's REST storage does).
+        if (
+            not spec.get("clusterIP")
+            and old_spec.get("clusterIP")
+            and spec.get("type") != "ExternalName"
+        ):
+            spec["clusterIP"] = old_spec["clusterIP"]
+            spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
+        old_ports = {
+            (p.get("port"), p.get("protocol")): p.get("nodePort")
+            for p in old_spec.get("ports") or []
+            if isinstance(p, dict)
+        }
+        for p in spec.get("ports") or []:
+            if isinstance(p, dict) and not p.get("nodePort"):
+                np_ = old_ports.get((p.get("port"), p.get("protocol")))
+                if np_:
+                    p["nodePort"] = np_
+        _allocate_node_ports(st, obj)
+
+
+def _qos_class(pod: dict[str, Any]) -> str:
+    containers = list((pod.get("spec") or {}).get("containers") or [])
+    containers += list((pod.get("spec") or {}).get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = (c or {}).get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in lim or (r in req and req[r] != lim[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"

@@ -1,0 +1,205 @@
+"""Watch streams over HTTP: newline-delimited JSON events on a chunked response.
+
+Where a watch starts:
+
+* ``resourceVersion`` unset or ``"0"``, or ``sendInitialEvents=true``: synthetic ``ADDED``
+  events for every current object, then live events. With ``sendInitialEvents`` the initial
+  burst ends with a ``BOOKMARK`` annotated ``k8s.io/initial-events-end: "true"``.
+* ``resourceVersion=N``: every event after N. If N is older than the retained history the
+  stream carries a single ``ERROR`` event whose object is a ``Status`` with code 410, which is
+  how client-go learns to relist. After a server restart, N older than the process is served
+  from the durable store (see :meth:`Store.catch_up`).
+
+With ``allowWatchBookmarks`` the stream also carries periodic ``BOOKMARK`` events so a client
+can resume from a recent resourceVersion even when nothing it watches has changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from pilothouse.apiserver import errors, resources, state
+from pilothouse.apiserver.rest import negotiation, reads
+from pilothouse.apiserver.store import records, watch
+
+DEFAULT_TIMEOUT = 1800.0
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def _bool(query: Mapping[str, str], key: str) -> bool:
+    return query.get(key, "").lower() in ("true", "1")
+
+
+def _bookmark(rt: resources.ResourceType, rv: int, initial_end: bool = False) -> bytes:
+    meta: dict[str, Any] = {"resourceVersion": str(rv)}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
+    return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+
+def _error_line(exc: errors.ApiError) -> bytes:
+    return orjson.dumps({"type": "ERROR", "object": exc.status()}) + b"\n"
+
+
+def _converter(
+    st: state.ServerState,
+    rt: resources.ResourceType,
+    output: negotiation.Output,
+    query: Mapping[str, str],
+) -> Callable[[bytes], bytes] | None:
+    """Re-encodes event lines for Table / metadata-only watches (None: send as stored)."""
+    if output == "object" and not (rt.is_custom and rt.storage_version not in (None, rt.version)):
+        return None
+    from pilothouse.apiserver import tables
+
+    include = query.get("includeObject", "Metadata")
+
+    def convert(line: bytes) -> bytes:
+        ev = orjson.loads(line)
+        obj = ev["object"]
+        if ev["type"] in ("BOOKMARK", "ERROR"):
+            return line
+        if rt.is_custom:
+            obj["apiVersion"] = rt.api_version
+        if output == "table":
+            ev["object"] = tables.to_table(rt, [obj], include_object=include, now=st.clock())
+        elif output == "partial":
+            ev["object"] = negotiation.partial(obj)
+        else:
+            ev["object"] = obj
+        return orjson.dumps(ev) + b"\n"
+
+    return convert
+
+
+async def serve(
+    request: web.Request,
+    st: state.ServerState,
+    rt: resources.ResourceType,
+    namespace: str,
+    output: negotiation.Output,
+    content_type: str,
+) -> web.StreamResponse:
+    query = request.query
+    match = reads.matcher(rt, namespace, query)
+    timeout = DEFAULT_TIMEOUT
+    if query.get("timeoutSeconds"):
+        try:
+            timeout = float(int(query["timeoutSeconds"]))
+        except ValueError:
+            raise errors.bad_request(
+                f"invalid timeoutSeconds: {query['timeoutSeconds']!r}"
+            ) from None
+    bookmarks = _bool(query, "allowWatchBookmarks")
+    send_initial = _bool(query, "sendInitialEvents")
+    rv_s = query.get("resourceVersion", "")
+    if send_initial:
+        if query.get("resourceVersionMatch") != "NotOlderThan":
+            raise errors.ApiError(
+                422,
+                "Invalid",
+                'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: '
+                "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set "
+                "to NotOlderThan",
+            )
+        if not bookmarks:
+            raise errors.ApiError(
+                422,
+                "Invalid",
+                'ListOptions.meta.k8s.io "" is invalid: allowWatchBookmarks: Forbidden: '
+                "allowWatchBookmarks must be set to true when sendInitialEvents is set",
+            )
+    elif query.get("resourceVersionMatch"):
+        raise errors.ApiError(
+            422,
+            "Invalid",
+            'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        )
+    convert = _converter(st, rt, output, query)
+    initial: list[bytes] = []
+    watcher: watch.Watcher | None = None
+    error: errors.ApiError | None = None
+    if send_initial or rv_s in ("", "0"):
+        if rv_s not in ("", "0"):
+            try:
+                min_rv = int(rv_s)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion: {rv_s!r}") from None
+            if min_rv > st.store.revision:
+                raise errors.ApiError(
+                    504,
+                    "Timeout",
+                    f"Too large resource version: {min_rv}, current: {st.store.revision}",
+                )
+        recs = [r for r in st.store.iter(rt.group_resource, namespace or None) if match(r)]
+        recs.sort(key=lambda r: (r.namespace, r.name))
+        initial = [records.Event(records.ADDED, r, None).wire() for r in recs]
+        # Snapshot and subscription happen in one synchronous step: no event can fall between.
+        watcher = st.store.hub.subscribe(rt.group_resource, match, st.store.revision, replay=False)
+        if send_initial:
+            initial.append(_bookmark(rt, st.store.revision, initial_end=True))
+    else:
+        try:
+            from_rv = int(rv_s)
+        except ValueError:
+            raise errors.bad_request(f"invalid resourceVersion: {rv_s!r}") from None
+        try:
+            watcher = st.store.hub.subscribe(rt.group_resource, match, from_rv)
+        except watch.Expired as exc:
+            caught_up = st.store.catch_up(rt.group_resource, from_rv)
+            if caught_up is None:
+                error = errors.gone(f"too old resource version: {exc.requested} ({exc.oldest})")
+            else:
+                watcher = st.store.hub.subscribe(rt.group_resource, match, from_rv, replay=False)
+                for event in caught_up:
+                    watcher.offer(event)
+
+    resp = web.StreamResponse(
+        status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache, private"}
+    )
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    if error is not None:
+        await resp.write(_error_line(error))
+        await resp.write_eof()
+        return resp
+    assert watcher is not None
+    interval = float(st.extras.get("bookmark_interval", 60.0))
+    deadline = time.monotonic() + timeout
+    next_bookmark = time.monotonic() + interval
+    try:
+        if initial:
+            if convert is not None:
+                initial = [convert(x) for x in initial]
+            await resp.write(b"".join(initial))
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            wait_for = min(deadline, next_bookmark if bookmarks else deadline) - now
+            ready = await watcher.wait(max(wait_for, 0.0))
+            lines = watcher.drain()
+            if lines:
+                if convert is not None:
+                    lines = [convert(x) for x in lines]
+                await resp.write(b"".join(lines))
+            if watcher.closed and not watcher.queue:
+                break
+            if bookmarks and time.monotonic() >= next_bookmark:
+                await resp.write(_bookmark(rt, watcher.last_rv))
+                next_bookmark = time.monotonic() + interval
+            del ready
+        await resp.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    finally:
+        watcher.close()
+    return resp

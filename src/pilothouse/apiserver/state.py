@@ -1,0 +1,45 @@
+"""The server's shared state, handed to every request handler and internal controller."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pilothouse.apiserver import typeregistry
+from pilothouse.apiserver.store import store as store_mod
+
+if TYPE_CHECKING:
+    from pilothouse.apiserver import admission
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def format_time(t: datetime.datetime) -> str:
+    """RFC 3339 at second precision, as ``metav1.Time`` serialises."""
+    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_micro_time(t: datetime.datetime) -> str:
+    """RFC 3339 with microseconds, as ``metav1.MicroTime`` serialises."""
+    return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class ServerState:
+    store: store_mod.Store
+    types: typeregistry.TypeRegistry
+    admission: admission.Dispatcher | None = None
+    clock: Callable[[], datetime.datetime] = utc_now
+    new_uid: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    #: The token clients authenticate with; "" disables authentication.
+    token: str = ""
+    #: Kind-specific hooks run before an object is stored (see rest.writes).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> str:
+        return format_time(self.clock())
