@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import yaml
 
-from pilothouse.apiserver import errors
+from pilothouse.apiserver import errors, protobuf
 
 MAX_BODY = 3 * 1024 * 1024
 MAX_DEPTH = 100
@@ -54,6 +54,14 @@ def decode(body: bytes, content_type: str) -> Any:
         raise errors.too_large()
     if not body.strip():
         raise errors.bad_request("the request body is empty")
+    if protobuf.is_protobuf(content_type):
+        # kubectl's typed clients send built-in kinds as Kubernetes protobuf.
+        try:
+            return protobuf.decode(body)
+        except protobuf.ProtobufError as exc:
+            raise errors.bad_request(
+                f"the body of the request could not be decoded: {exc}"
+            ) from None
     try:
         if is_yaml(content_type):
             value = yaml.load(body, Loader=_NoAliasLoader)

@@ -30,13 +30,21 @@ KUBE_VERSION = "1.32.0"
 
 
 class SchemaNode:
-    """One node of a type schema with ``$ref`` resolved lazily."""
+    """One node of a type schema with ``$ref`` resolved lazily.
 
-    __slots__ = ("_defs", "raw")
+    Nodes memoise their children and their type: the write path walks the same schema for
+    every object (pruning, type checks, managed fields), so a schema tree is resolved once
+    and then only read. Keep root nodes (``builtin_schema``/``crd_schema`` results) alive to
+    benefit.
+    """
+
+    __slots__ = ("_children", "_defs", "_type", "raw")
 
     def __init__(self, raw: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> None:
         self._defs = defs
         self.raw = self._resolve(raw)
+        self._children: dict[str, SchemaNode | None] = {}
+        self._type: str | None | bool = False  # False: not computed yet
 
     def _resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = raw.get("$ref")
@@ -53,11 +61,23 @@ class SchemaNode:
             return SchemaNode(raw, self._defs)
         return None
 
+    def _cached(self, key: str, raw: Any) -> SchemaNode | None:
+        try:
+            return self._children[key]
+        except KeyError:
+            node = self._children[key] = self._child(raw)
+            return node
+
     # -- shape -------------------------------------------------------------------------
 
     @property
     def type(self) -> str | None:
         """``object``, ``array``, ``string``, ``integer``, ``number``, ``boolean`` or None."""
+        if self._type is False:
+            self._type = self._compute_type()
+        return self._type  # type: ignore[return-value]
+
+    def _compute_type(self) -> str | None:
         t = self.raw.get("type")
         if isinstance(t, list):
             t = next((x for x in t if x != "null"), None)
@@ -93,14 +113,14 @@ class SchemaNode:
         ``additionalProperties`` schema, else None (unknown)."""
         props = self.properties
         if name in props:
-            return self._child(props[name])
+            return self._cached("." + name, props[name])
         return self.additional_properties()
 
     def additional_properties(self) -> SchemaNode | None:
-        return self._child(self.raw.get("additionalProperties"))
+        return self._cached("additionalProperties", self.raw.get("additionalProperties"))
 
     def items(self) -> SchemaNode | None:
-        return self._child(self.raw.get("items"))
+        return self._cached("items", self.raw.get("items"))
 
     # -- merge semantics ---------------------------------------------------------------
 
@@ -173,6 +193,7 @@ def builtin_definition_name(api_version: str, kind: str) -> str | None:
     return _gvk_index().get((api_version, kind))
 
 
+@functools.cache
 def builtin_schema(api_version: str, kind: str) -> SchemaNode | None:
     """The root schema of a built-in kind, or None if the release does not define it."""
     name = builtin_definition_name(api_version, kind)
