@@ -9,7 +9,7 @@ committed, never the ``.proto`` text.
 Where the data came from
     Kubernetes v1.32 (``k8s.io/api`` and ``k8s.io/apimachinery`` v0.32.1): the ``generated.proto``
     files of ``meta/v1``, ``api/resource``, ``util/intstr``, ``runtime`` and the API groups
-    core/v1, apps/v1, batch/v1, policy/v1, rbac/v1, networking/v1, scheduling/v1,
+    core/v1, apps/v1, batch/v1, policy/v1, rbac/v1, networking/v1, scheduling/v1, authorization/v1,
     coordination/v1, autoscaling/v1, autoscaling/v2, discovery/v1, storage/v1, events/v1,
     authentication/v1 and admissionregistration/v1. They were read from public copies of those
     files (a vendored ``k8s.io/api@v0.32.1`` tree; rbac/v1 and the small apimachinery files,
@@ -110,6 +110,7 @@ GROUPS = {
     "storage": "storage.k8s.io",
     "events": "events.k8s.io",
     "authentication": "authentication.k8s.io",
+    "authorization": "authorization.k8s.io",
     "admissionregistration": "admissionregistration.k8s.io",
 }
 

@@ -2,9 +2,10 @@
 
 The ``is_*`` helpers mirror ``k8s.io/apimachinery/pkg/util/validation``: each returns a list of
 error *details* (empty when the value is valid), e.g. ``must be no more than 63 characters``.
-Callers turn a detail into a field error; :class:`FieldError` renders one the way
-``field.Error`` does (``metadata.labels: Invalid value: "a b": name part must consist of...``),
-so that ``Status.details.causes`` and aggregated messages match the real server byte for byte.
+Callers turn a detail into a field error; :class:`~pilothouse.api.fielderrors.FieldError`
+renders one the way ``field.Error`` does (``metadata.labels: Invalid value: "a b": name part
+must consist of...``), so that ``Status.details.causes`` and aggregated messages match the
+real server byte for byte.
 
 Design choices:
 
@@ -16,27 +17,26 @@ Design choices:
   rejected by the pattern anyway, but the *length* message must appear (or not) as in Go.
 * Patterns use :func:`re.fullmatch`: Go's ``^...$`` never matches before a trailing newline,
   Python's ``$`` does.
-* :func:`validate_object_name` knows the name rule of each built-in resource
-  (``services`` are DNS-1035 labels, ``namespaces`` and ``statefulsets.apps`` DNS-1123 labels,
-  RBAC objects path segments, ...). Everything unlisted, custom resources included, uses the
-  DNS-1123 subdomain rule. ``prefix=True`` validates a ``generateName`` the way
+* :func:`validate_object_name` applies the name rule of each built-in resource (the table is
+  :mod:`~pilothouse.api.namerules`). ``prefix=True`` validates a ``generateName`` the way
   ``NameIsDNSSubdomain(name, true)`` does: a trailing ``-`` is masked before checking, since a
   random suffix will follow it. Emptiness is not a name-rule concern: the caller reports
   ``Required value: name or generateName is required`` itself.
 
-Also home to two Go-formatting helpers shared by the selector modules: :func:`go_quote`
-(``strconv.Quote`` / ``%q``) and :func:`go_sprint` (``fmt.Sprint`` of JSON values).
+This module is the validation entry point, so it also re-exports what its callers use
+alongside the validators: :class:`FieldError` and :class:`Reason`
+(:mod:`~pilothouse.api.fielderrors`), :func:`go_quote` and :func:`go_sprint`
+(:mod:`~pilothouse.api.goformat`) and the name-rule table (:mod:`~pilothouse.api.namerules`).
 """
 
 from __future__ import annotations
 
-import decimal
-import enum
-import json
-import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from pilothouse.api.fielderrors import FieldError, Reason
+from pilothouse.api.goformat import go_quote, go_sprint
+from pilothouse.api.namerules import NAME_RULES, NameRule, name_rule
 
 __all__ = [
     "DNS1035_LABEL_MAX_LENGTH",
@@ -208,184 +208,7 @@ def validate_path_segment_name(name: str, prefix: bool = False) -> list[str]:
     return [f"may not contain '{bad}'" for bad in ("/", "%") if bad in name]
 
 
-# --- Go formatting --------------------------------------------------------------------------
-
-_GO_ESCAPES = {
-    "\a": r"\a",
-    "\b": r"\b",
-    "\f": r"\f",
-    "\n": r"\n",
-    "\r": r"\r",
-    "\t": r"\t",
-    "\v": r"\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def go_quote(value: str) -> str:
-    """``strconv.Quote``: a double-quoted Go string literal, as ``%q`` prints it."""
-    out = ['"']
-    for ch in value:
-        escaped = _GO_ESCAPES.get(ch)
-        code = ord(ch)
-        if escaped is not None:
-            out.append(escaped)
-        elif 0xDC80 <= code <= 0xDCFF:
-            # surrogateescape'd raw byte: Go holds the byte itself and prints it as \xNN.
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif 0xD800 <= code <= 0xDFFF:
-            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
-        elif ch.isprintable():
-            # Python's printable set (letters, marks, numbers, punctuation, symbols and the
-            # ASCII space) is exactly Go's unicode.IsPrint.
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def _go_float(value: float) -> str:
-    # fmt's %v for float64 is strconv 'g' with the shortest exact digits, switching to
-    # exponent form below 1e-4 and from 1e+06 (precision 6 is used for that decision).
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1.0, value) < 0 else "0"
-    sign, digit_tuple, exponent = decimal.Decimal(repr(value)).as_tuple()
-    assert isinstance(exponent, int)  # finite by the checks above
-    digits = "".join(map(str, digit_tuple)).rstrip("0")
-    exponent += len(digit_tuple) - len(digits)
-    point = len(digits) + exponent  # position of the decimal point within the digits
-    prefix = "-" if sign else ""
-    exp10 = point - 1
-    if exp10 < -4 or exp10 >= 6:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if point <= 0:
-        return f"{prefix}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return prefix + digits + "0" * (point - len(digits))
-    return f"{prefix}{digits[:point]}.{digits[point:]}"
-
-
-def go_sprint(value: object) -> str:
-    """``fmt.Sprint`` of a decoded JSON value (strings bare, ``true``, ``1e+06``, ``map[a:1]``)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, Mapping):
-        # Go prints maps with their keys sorted.
-        items = sorted(value.items(), key=lambda kv: str(kv[0]))
-        return "map[" + " ".join(f"{go_sprint(k)}:{go_sprint(v)}" for k, v in items) + "]"
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(go_sprint(item) for item in value) + "]"
-    return str(value)
-
-
-def _go_json(value: object) -> str:
-    # encoding/json: compact, sorted keys, HTML-sensitive characters escaped.
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
-    for raw, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(raw, escaped)
-    return text
-
-
-# --- field errors ---------------------------------------------------------------------------
-
-
-class Reason(enum.StrEnum):
-    """``field.ErrorType``: the ``reason`` of a ``StatusCause``."""
-
-    NOT_FOUND = "FieldValueNotFound"
-    REQUIRED = "FieldValueRequired"
-    DUPLICATE = "FieldValueDuplicate"
-    INVALID = "FieldValueInvalid"
-    NOT_SUPPORTED = "FieldValueNotSupported"
-    FORBIDDEN = "FieldValueForbidden"
-    TOO_LONG = "FieldValueTooLong"
-    TOO_MANY = "FieldValueTooMany"
-    INTERNAL = "InternalError"
-    TYPE_INVALID = "FieldValueTypeInvalid"
-
-
-_REASON_TEXT = {
-    Reason.NOT_FOUND: "Not found",
-    Reason.REQUIRED: "Required value",
-    Reason.DUPLICATE: "Duplicate value",
-    Reason.INVALID: "Invalid value",
-    Reason.NOT_SUPPORTED: "Unsupported value",
-    Reason.FORBIDDEN: "Forbidden",
-    Reason.TOO_LONG: "Too long",
-    Reason.TOO_MANY: "Too many",
-    Reason.INTERNAL: "Internal error",
-    Reason.TYPE_INVALID: "Invalid value",
-}
-# These reasons never show the offending value (a too-long value could be megabytes).
-_VALUELESS = frozenset({Reason.REQUIRED, Reason.FORBIDDEN, Reason.TOO_LONG, Reason.INTERNAL})
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One failing field, like Go's ``field.Error``.
-
-    ``message`` is the detail only (``must be no more than 63 characters``); :attr:`body` is
-    the text a ``StatusCause.message`` carries (``Invalid value: "x": must be ...``) and
-    ``str()`` the ``field: body`` form used in aggregated messages.
-    """
-
-    field: str
-    value: object
-    message: str
-    reason: str = Reason.INVALID
-
-    @property
-    def body(self) -> str:
-        """``field.Error.ErrorBody()``: reason text, rendered value, detail."""
-        try:
-            reason = Reason(self.reason)
-        except ValueError:
-            text = f'<unknown error "{self.reason}">'
-        else:
-            text = _REASON_TEXT[reason]
-            if reason not in _VALUELESS:
-                text = f"{text}: {_render_value(self.value)}"
-        return f"{text}: {self.message}" if self.message else text
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.body}"
-
-    def to_cause(self) -> dict[str, str]:
-        """The ``StatusCause`` dict (``reason``, ``message``, ``field``)."""
-        return {"reason": str(self.reason), "message": self.body, "field": self.field}
-
-
-def _render_value(value: object) -> str:
-    if isinstance(value, str):
-        return go_quote(value)
-    if isinstance(value, bool | int | float):
-        return go_sprint(value)
-    return _go_json(value)
+# --- labels and annotations -----------------------------------------------------------------
 
 
 def _string_items(mapping: Mapping[str, str] | None) -> list[tuple[str, str]]:
@@ -434,43 +257,9 @@ def validate_annotations(
 
 # --- object names ---------------------------------------------------------------------------
 
-
-class NameRule(enum.Enum):
-    """Which ``ValidateNameFunc`` a resource's ``metadata.name`` goes through."""
-
-    DNS1123_SUBDOMAIN = "dns1123-subdomain"
-    DNS1123_LABEL = "dns1123-label"
-    DNS1035_LABEL = "dns1035-label"
-    PATH_SEGMENT = "path-segment"
-    NONE = "none"
-
-
-#: Built-in resources whose names do not follow the default DNS-1123 subdomain rule, keyed
-#: ``resource[.group]``. Pods, configmaps, secrets, nodes, deployments, jobs, CRDs, custom
-#: resources and the rest are all DNS-1123 subdomains.
-NAME_RULES: Mapping[str, NameRule] = {
-    "namespaces": NameRule.DNS1123_LABEL,
-    "services": NameRule.DNS1035_LABEL,
-    # Since 1.26: pod hostnames derive from the name, and hostnames are labels.
-    "statefulsets.apps": NameRule.DNS1123_LABEL,
-    "roles.rbac.authorization.k8s.io": NameRule.PATH_SEGMENT,
-    "rolebindings.rbac.authorization.k8s.io": NameRule.PATH_SEGMENT,
-    "clusterroles.rbac.authorization.k8s.io": NameRule.PATH_SEGMENT,
-    "clusterrolebindings.rbac.authorization.k8s.io": NameRule.PATH_SEGMENT,
-    # Must also equal spec.version + "." + spec.group; that cross-field rule is the caller's.
-    "apiservices.apiregistration.k8s.io": NameRule.PATH_SEGMENT,
-    # "We don't care what you call your certificate requests."
-    "certificatesigningrequests.certificates.k8s.io": NameRule.NONE,
-}
-
 # The CronJob controller appends an 11-character "-<timestamp>" to name Jobs, which must
 # stay within 63 characters; the check is separate from (and after) the name rule.
 _CRONJOB_NAME_MAX_LENGTH = DNS1035_LABEL_MAX_LENGTH - 11
-
-
-def name_rule(group_resource: str) -> NameRule:
-    """The name rule for ``resource[.group]``; DNS-1123 subdomain when not listed."""
-    return NAME_RULES.get(group_resource, NameRule.DNS1123_SUBDOMAIN)
 
 
 def _mask_trailing_dash(name: str) -> str:

@@ -8,7 +8,6 @@ exception is logged and answered 500 without taking the server down.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from pilothouse.apiserver import (
     codec,
+    conversion,
     discovery,
     errors,
     openapi,
@@ -25,6 +25,7 @@ from pilothouse.apiserver import (
     resources,
     state,
     tables,
+    tokens,
 )
 from pilothouse.apiserver.rest import (
     context,
@@ -65,18 +66,23 @@ def _error(exc: errors.ApiError) -> web.Response:
     return resp
 
 
+USER_KEY: web.RequestKey[tokens.User | None] = web.RequestKey("user", tokens.User)
+
+
 @web.middleware
 async def _middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     st = request.app[STATE_KEY]
-    if st.token and not request.path.startswith(_PUBLIC):
+    user: tokens.User | None = tokens.ADMIN
+    if st.token:
         auth = request.headers.get("Authorization", "")
-        if not (
-            auth.startswith("Bearer ")
-            and hmac.compare_digest(auth[7:].strip().encode(), st.token.encode())
-        ):
+        user = (
+            tokens.authenticate(st.token, auth[7:].strip()) if auth.startswith("Bearer ") else None
+        )
+        if user is None and not request.path.startswith(_PUBLIC):
             return _error(errors.unauthorized())
+    request[USER_KEY] = user
     try:
         return await handler(request)
     except errors.ApiError as exc:
@@ -198,6 +204,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     ctx = context.RequestContext(
         rt, namespace, info.name, info.subresource, user_agent=request.headers.get("User-Agent", "")
     )
+    user = request.get(USER_KEY)
+    if user is not None:
+        ctx.user_info = user.info()
     if info.subresource:
         return await _subresource(request, st, ctx, info.verb)
     return await _resource(request, st, ctx, info.verb)
@@ -246,20 +255,20 @@ async def _resource(
     rt, query = ctx.rt, request.query
     if verb == "get":
         _require(rt, "get")
-        rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+        rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             raise errors.not_found(rt.plural, ctx.name, rt.group)
         output, ctype = negotiation.choose(request.headers.get("Accept"))
         if output == "object":
-            return _json(reads.stored_version_fixup(rt, rec.raw))
-        return _render(request, st, rt, rec.obj())
+            return _json(conversion.raw_out(rt, rec.raw))
+        return _render(request, st, rt, conversion.out(rt, rec.obj()))
     if verb == "list":
         _require(rt, "list")
         recs, meta = reads.select(st, rt, ctx.namespace, query)
         output, ctype = negotiation.choose(request.headers.get("Accept"))
         if output == "object":
             return _json(reads.list_body(rt, recs, meta))
-        objs = [orjson.loads(reads.stored_version_fixup(rt, r.raw)) for r in recs]
+        objs = [conversion.out(rt, r.obj()) for r in recs]
         if output == "table":
             return _json(
                 tables.to_table(
@@ -294,7 +303,7 @@ async def _resource(
         ctx.options = options.WriteOptions.from_query(query)
         obj = codec.decode_object(await _body(request), _content_type(request))
         if not rt.persisted:
-            return _json(subresources.review(st, rt, obj, st.token), 201)
+            return _json(subresources.review(st, rt, obj, ctx.user_info), 201)
         if rt.group_resource == "bindings":
             name = (obj.get("metadata") or {}).get("name", "")
             return _json(await subresources.bind(st, ctx, obj, name), 201)
@@ -305,7 +314,7 @@ async def _resource(
         ctx.options = options.WriteOptions.from_query(query)
         obj = codec.decode_object(await _body(request), _content_type(request))
         objectmeta.check_identity(rt, obj, ctx.namespace, ctx.name)
-        rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+        rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         rv_s = (obj.get("metadata") or {}).get("resourceVersion")
         if rec is None:
             if rt.group_resource in ("leases.coordination.k8s.io", "endpoints"):
@@ -335,7 +344,7 @@ async def _resource(
         match = reads.matcher(rt, ctx.namespace, query)
         names = [
             (r.namespace, r.name)
-            for r in st.store.iter(rt.group_resource, ctx.namespace or None)
+            for r in st.store.iter(rt.storage_key, ctx.namespace or None)
             if match(r)
         ]
         await deletion.delete_collection(st, ctx, opts, names)
@@ -355,13 +364,13 @@ async def _subresource(
     ctx.options = options.WriteOptions.from_query(query)
     if sub == "status":
         if verb == "get":
-            rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+            rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
             if rec is None:
                 raise errors.not_found(rt.plural, ctx.name, rt.group)
-            return _render(request, st, rt, rec.obj())
+            return _render(request, st, rt, conversion.out(rt, rec.obj()))
         if verb == "update":
             obj = codec.decode_object(await _body(request), _content_type(request))
-            rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+            rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
             if rec is None:
                 raise errors.not_found(rt.plural, ctx.name, rt.group)
             rv_s = (obj.get("metadata") or {}).get("resourceVersion")
@@ -373,7 +382,7 @@ async def _subresource(
             )
             return _render(request, st, rt, stored, status, ctx.warnings)
     elif sub == "scale":
-        rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+        rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             raise errors.not_found(rt.plural, ctx.name, rt.group)
         if verb == "get":
@@ -401,6 +410,9 @@ async def _subresource(
     elif sub == "eviction" and verb == "create":
         eviction = codec.decode_object(await _body(request), _content_type(request))
         return _json(await subresources.evict(st, ctx, eviction), 201)
+    elif sub == "token" and verb == "create":
+        request_body = codec.decode_object(await _body(request), _content_type(request))
+        return _json(subresources.token_request(st, ctx, request_body), 201)
     elif sub == "finalize" and verb == "update":
         body = codec.decode_object(await _body(request), _content_type(request))
         return _json(await subresources.finalize_namespace(st, ctx, body))

@@ -85,6 +85,9 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "jobs": ("all",),
 }
 
+# Resources stored together with another one, as in kube-apiserver.
+_SHARED_STORAGE = {("events.k8s.io", "events"): "events"}
+
 # Discovery verbs from lightkube's method names.
 _VERB_MAP = {
     "post": "create",
@@ -146,6 +149,7 @@ def builtin_types() -> tuple[resources.ResourceType, ...]:
                 categories=CATEGORIES.get(plural, ()),
                 subresources=subs,
                 scale=resources.ScalePaths() if "scale" in subs else None,
+                storage=_SHARED_STORAGE.get((rdef.group, plural)),
             )
         )
     return tuple(out)

@@ -43,7 +43,7 @@ class GarbageCollector:
         for rt in self.st.types.all():
             if not rt.persisted:
                 continue
-            for rec in self.st.store.iter(rt.group_resource):
+            for rec in self.st.store.iter(rt.storage_key):
                 if rec.owners or self._deleting_with_policy(rec):
                     self.worker.enqueue(rec.uid)
 

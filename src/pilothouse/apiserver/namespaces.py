@@ -58,10 +58,10 @@ class NamespaceController:
         opts = options.DeleteOptions(propagation_policy="Background")
         seen: set[str] = set()
         for rt in self.st.types.all():
-            if not rt.namespaced or not rt.persisted or rt.group_resource in seen:
+            if not rt.namespaced or not rt.persisted or rt.storage_key in seen:
                 continue
-            seen.add(rt.group_resource)
-            for obj_rec in list(self.st.store.iter(rt.group_resource, name)):
+            seen.add(rt.storage_key)
+            for obj_rec in list(self.st.store.iter(rt.storage_key, name)):
                 remaining += 1
                 if b'"deletionTimestamp"' in obj_rec.raw:
                     continue

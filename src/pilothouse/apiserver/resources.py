@@ -48,6 +48,8 @@ class ResourceType:
     scale: ScalePaths | None = None
     crd_version: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     storage_version: str | None = None
+    #: The group resource whose storage this one shares (``events`` for events.k8s.io).
+    storage: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -57,6 +59,11 @@ class ResourceType:
     def group_resource(self) -> str:
         """``deployments.apps``, ``pods``: the name used in messages and storage keys."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def storage_key(self) -> str:
+        """Where objects of this resource are stored (see :mod:`.conversion`)."""
+        return self.storage or self.group_resource
 
     @property
     def list_kind(self) -> str:

@@ -44,7 +44,7 @@ class SchemaNode:
         self._defs = defs
         self.raw = self._resolve(raw)
         self._children: dict[str, SchemaNode | None] = {}
-        self._type: str | None | bool = False  # False: not computed yet
+        self._type: str | bool | None = False  # False: not computed yet
 
     def _resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = raw.get("$ref")

@@ -33,41 +33,44 @@ Removal follows structured-merge-diff, keeping a container emptied by pruning as
 (as newer releases do) rather than 1.32's ``null``. Defaulting the result, and restoring
 reset fields (``status`` on the main resource) are the caller's jobs, as they are separate
 strategy steps in the real server too.
+
+This module drives the steps; the value walkers are :mod:`~pilothouse.apiserver.apply.merge`
+and :mod:`~pilothouse.apiserver.apply.compare`, ownership transfer is
+:mod:`~pilothouse.apiserver.apply.ownership` and the entries' wire format
+:mod:`~pilothouse.apiserver.apply.entries`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
+from pilothouse.apiserver.apply.compare import compare
+from pilothouse.apiserver.apply.entries import (
+    ManagedEntry,
+    ManagerKey,
+    cap_update_managers,
+    decode_managed_fields,
+    encode_managed_fields,
+    strip_meta,
+)
 from pilothouse.apiserver.apply.fieldpath import (
     FieldSet,
     PathElement,
-    TypeView,
-    as_type,
-    ensure_named_fields_are_members,
-    fields_of,
     go_json,
     path_string,
     values_equal,
 )
-from pilothouse.apiserver.apply.managed import (
-    MISSING,
-    ManagedEntry,
-    ManagerKey,
-    OwnershipConflict,
-    cap_update_managers,
-    compare,
-    decode_managed_fields,
-    encode_managed_fields,
-    index_list,
-    is_empty,
-    reset_fields_for,
-    strip_meta,
-    update_ownership,
+from pilothouse.apiserver.apply.managed import reset_fields_for
+from pilothouse.apiserver.apply.merge import merge, remove_items
+from pilothouse.apiserver.apply.ownership import OwnershipConflict, update_ownership
+from pilothouse.apiserver.apply.typed import (
+    TypeView,
+    as_type,
+    ensure_named_fields_are_members,
+    fields_of,
 )
 from pilothouse.apiserver.errors import ApiError, bad_request
 from pilothouse.apiserver.schemas import SchemaNode
@@ -102,111 +105,6 @@ class ApplyConflict(ApiError):
                 lines.extend(f"- {path_string(p)}" for p in fs.paths())
             message = f"Apply failed with {len(self.conflicts)} conflicts: " + "\n".join(lines)
         super().__init__(409, "Conflict", message, {"causes": causes})
-
-
-# -- merge ------------------------------------------------------------------------------------
-
-
-def merge(lhs: Any, rhs: Any, schema: SchemaNode | TypeView | None) -> Any:
-    """``lhs`` with ``rhs`` merged over it (``TypedValue.Merge``). Either may be MISSING."""
-    return _merge(lhs, rhs, as_type(schema))
-
-
-def _merge(lhs: Any, rhs: Any, tv: TypeView) -> Any:
-    if rhs is MISSING:
-        return lhs
-    if lhs is MISSING:
-        return rhs
-    shape = tv.shape(rhs)
-    if shape != tv.shape(lhs) or shape == "leaf":
-        return rhs
-    if is_empty(lhs) and is_empty(rhs):
-        return rhs
-    if shape == "map":
-        lm = lhs if isinstance(lhs, dict) else {}
-        rm = rhs if isinstance(rhs, dict) else {}
-        out = {k: _merge(v, rm.get(k, MISSING), tv.child(k)[0]) for k, v in lm.items()}
-        out.update((k, v) for k, v in rm.items() if k not in lm)
-        return out
-    return _merge_list(
-        lhs if isinstance(lhs, list) else [], rhs if isinstance(rhs, list) else [], tv
-    )
-
-
-def _merge_list(lhs: list[Any], rhs: list[Any], tv: TypeView) -> list[Any]:
-    elem = tv.element()
-    left = [(tv.item_element(item, i), item) for i, item in enumerate(lhs)]
-    counts: dict[Any, int] = {}
-    for pe, _ in left:
-        counts[pe] = counts.get(pe, 0) + 1
-    first = index_list(lhs, tv)
-    right = list(index_list(rhs, tv).items())
-    in_right = {pe for pe, _ in right}
-    # Shared items follow the applied order; live-only items stay where they were.
-    shared = deque(pe for pe, _ in right if pe in first)
-    out: list[Any] = []
-    done: set[PathElement] = set()
-    i = j = 0
-    while i < len(left) or j < len(right):
-        if i < len(left):
-            pe, item = left[i]
-            if not isinstance(pe, PathElement) or pe not in in_right:
-                out.append(item)
-                i += 1
-                continue
-            if pe in done or (shared and shared[0] != pe):
-                i += 1
-                continue
-        if j < len(right):
-            pe, ritem = right[j]
-            j += 1
-            # Duplicated live items are replaced by the applied one, not merged.
-            litem = first.get(pe, MISSING) if counts.get(pe, 0) == 1 else MISSING
-            out.append(_merge(litem, ritem, elem))
-            done.add(pe)
-            if shared and shared[0] == pe:
-                shared.popleft()
-            continue
-        i += 1
-    return out
-
-
-# -- removal ------------------------------------------------------------------------------------
-
-
-def remove_items(value: Any, fields: FieldSet, schema: SchemaNode | TypeView | None) -> Any:
-    """``value`` without the given members (each removed with everything below it)."""
-    return _remove(value, fields, as_type(schema))
-
-
-def _remove(value: Any, fields: FieldSet, tv: TypeView) -> Any:
-    # A container whose items all go stays as an empty container: structured-merge-diff
-    # 1.32 leaves null there, newer releases keep {} / [] -- the same thing once decoded
-    # into Go types, and consistent with a manager still owning the container itself.
-    shape = tv.shape(value)
-    if shape == "map" and isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            pe = PathElement.field(k)
-            if fields.has_member(pe):
-                continue
-            sub = fields.child(pe)
-            out[k] = v if sub is None else _remove(v, sub, tv.child(k)[0])
-        return out
-    if shape == "list" and isinstance(value, list):
-        items: list[Any] = []
-        elem = tv.element()
-        for i, item in enumerate(value):
-            ipe = tv.item_element(item, i)
-            if isinstance(ipe, PathElement):
-                if fields.has_member(ipe):
-                    continue
-                sub = fields.child(ipe)
-                if sub is not None:
-                    item = _remove(item, sub, elem)
-            items.append(item)
-        return items
-    return value
 
 
 # -- apply --------------------------------------------------------------------------------------
@@ -245,7 +143,7 @@ def _apply_once(
     ignored: FieldSet,
     api_version: str,
 ) -> Any:
-    merged = _merge(live, applied, tv)
+    merged = merge(live, applied, tv)
     prior = managed.get(key)
     owned = fields_of(applied, tv).recursive_difference(ignored)
     managed[key] = ManagedEntry(owned, api_version, prior.time if prior else None)

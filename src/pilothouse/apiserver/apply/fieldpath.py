@@ -1,6 +1,6 @@
 """Field paths, field sets and the ``fieldsV1`` wire format of server-side apply.
 
-This mirrors ``sigs.k8s.io/structured-merge-diff`` (``fieldpath`` and ``typed.ToFieldSet``):
+This mirrors ``sigs.k8s.io/structured-merge-diff``'s ``fieldpath`` package:
 
 * a :class:`PathElement` is one step into an object: a field name (``f:replicas``), the keys
   of a map-list item (``k:{"name":"nginx"}``), the value of a set-list item (``v:"x"``) or a
@@ -11,31 +11,22 @@ This mirrors ``sigs.k8s.io/structured-merge-diff`` (``fieldpath`` and ``typed.To
   the *children* (subtrees with members below). ``fieldsV1`` writes a member as ``{}`` and a
   path that is both a member and a parent as ``{".": {}, ...}``. Set algebra follows the Go
   semantics exactly, notably :meth:`FieldSet.difference` is *not* recursive (removing
-  ``a`` keeps ``a.b``) while :meth:`FieldSet.recursive_difference` is;
-* :class:`TypeView` is how SSA reads a :class:`SchemaNode`: granular or atomic maps, list
-  types (``atomic``/``set``/``map``, falling back to the strategic-merge
-  ``patch-strategy: merge`` + ``patch-merge-key`` as kube-openapi's ``schemaconv`` does), and
-  the "deduced" type for unknown content (maps granular, lists atomic);
-* :func:`fields_of` is ``ToFieldSet``: scalars and atomic containers are members, map-list
-  and set-list items are members themselves, and so are the keys of maps that are not
-  declared struct fields (``labels.app``); a declared struct field is only a parent.
+  ``a`` keeps ``a.b``) while :meth:`FieldSet.recursive_difference` is.
 
 Values are canonicalised (:func:`canonical`) so that ``1`` and ``1.0`` are the same path
-element but ``1`` and ``true`` are not, which Python's own ``==`` would get wrong.
+element but ``1`` and ``true`` are not, which Python's own ``==`` would get wrong. How a
+schema turns an object into a field set lives in :mod:`~pilothouse.apiserver.apply.typed`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from operator import attrgetter
 from typing import Any, Final
 
-from pilothouse.apiserver.schemas import SchemaNode, definition
-
 Path = tuple["PathElement", ...]
-
-_RANK: Final = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 
 def canonical(value: Any) -> tuple[Any, ...]:
@@ -57,7 +48,35 @@ def canonical(value: Any) -> tuple[Any, ...]:
 
 def values_equal(a: Any, b: Any) -> bool:
     """Deep JSON equality where bools are not numbers and ``1 == 1.0``."""
-    return a is b or canonical(a) == canonical(b)
+    return a is b or (a == b and same_value(a, b)) or canonical(a) == canonical(b)
+
+
+_NUMBERS: Final = (int, float)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """A fast, conservative :func:`values_equal` for decoded JSON: True only for equal
+    values made of plain ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``
+    (bools never equal to numbers). False may still be equal (e.g. ``str`` subclasses)."""
+    if a is b:
+        return True
+    ta, tb = type(a), type(b)
+    if ta is dict:
+        if tb is not dict or len(a) != len(b):
+            return False
+        for k, v in a.items():
+            w = b.get(k, _ABSENT)
+            if w is _ABSENT or not same_value(v, w):
+                return False
+        return True
+    if ta is list:
+        return tb is list and len(a) == len(b) and all(map(same_value, a, b))
+    if ta is str or ta is bool or a is None:
+        return ta is tb and a == b
+    return ta in _NUMBERS and tb in _NUMBERS and a == b
+
+
+_ABSENT: Final = object()
 
 
 def _normalize_numbers(value: Any) -> Any:
@@ -98,12 +117,14 @@ class PathElement:
     """One step of a field path. Build with :meth:`field`, :meth:`key`, :meth:`value`,
     :meth:`index`; ``raw`` holds the name, key dict, JSON value or index."""
 
-    __slots__ = ("_sort", "kind", "raw")
+    __slots__ = ("_hash", "_sort", "_text", "kind", "raw")
 
     def __init__(self, kind: str, raw: Any, sort: tuple[Any, ...]) -> None:
         self.kind = kind
         self.raw = raw
         self._sort = sort
+        self._hash = hash(sort)
+        self._text: str | None = None  # serialize(), once asked for
 
     @classmethod
     def field(cls, name: str) -> PathElement:
@@ -126,40 +147,31 @@ class PathElement:
         return isinstance(other, PathElement) and self._sort == other._sort
 
     def __hash__(self) -> int:
-        return hash(self._sort)
+        return self._hash
 
     def __lt__(self, other: PathElement) -> bool:
         return self._sort < other._sort
 
     def serialize(self) -> str:
         """The ``fieldsV1`` key: ``f:name``, ``k:{...}``, ``v:<json>`` or ``i:<n>``."""
-        if self.kind == "f":
-            return f"f:{self.raw}"
-        if self.kind == "k":
-            return "k:" + go_json(self.raw)
-        if self.kind == "v":
-            return "v:" + go_json(self.raw)
-        return f"i:{self.raw}"
+        text = self._text
+        if text is None:
+            if self.kind == "f":
+                text = f"f:{self.raw}"
+            elif self.kind == "k":
+                text = "k:" + go_json(self.raw)
+            elif self.kind == "v":
+                text = "v:" + go_json(self.raw)
+            else:
+                text = f"i:{self.raw}"
+            self._text = text
+        return text
 
     @classmethod
     def parse(cls, text: str) -> PathElement:
-        """Inverse of :meth:`serialize`; raises ValueError on malformed input."""
-        if len(text) < 2 or text[1] != ":":
-            raise ValueError(f"invalid path element {text!r}")
-        kind, body = text[0], text[2:]
-        if kind == "f":
-            return cls.field(body)
-        if kind == "i":
-            return cls.index(int(body))
-        try:
-            decoded = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"invalid path element {text!r}: {exc}") from exc
-        if kind == "v":
-            return cls.value(decoded)
-        if kind == "k" and isinstance(decoded, dict):
-            return cls.key(decoded)
-        raise ValueError(f"invalid path element {text!r}")
+        """Inverse of :meth:`serialize`; raises ValueError on malformed input. Elements
+        are treated as immutable, so the same text may give back the same element."""
+        return _parse_element(text)
 
     def __str__(self) -> str:
         if self.kind == "f":
@@ -172,6 +184,31 @@ class PathElement:
 
     def __repr__(self) -> str:
         return f"PathElement({self.serialize()!r})"
+
+
+#: Sort key giving the same order as ``<`` on elements, without a Python-level comparison.
+_ORDER: Final = attrgetter("_sort")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_element(text: str) -> PathElement:
+    # Cached: decoding managedFields on every write parses the same few keys again and again.
+    if len(text) < 2 or text[1] != ":":
+        raise ValueError(f"invalid path element {text!r}")
+    kind, body = text[0], text[2:]
+    if kind == "f":
+        return PathElement.field(body)
+    if kind == "i":
+        return PathElement.index(int(body))
+    try:
+        decoded = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid path element {text!r}: {exc}") from exc
+    if kind == "v":
+        return PathElement.value(decoded)
+    if kind == "k" and isinstance(decoded, dict):
+        return PathElement.key(decoded)
+    raise ValueError(f"invalid path element {text!r}")
 
 
 def path_string(path: Path) -> str:
@@ -194,6 +231,15 @@ class FieldSet:
         self._children: dict[PathElement, FieldSet] = {
             pe: c for pe, c in (children or {}).items() if not c.empty
         }
+
+    @classmethod
+    def adopt(cls, members: set[PathElement], children: dict[PathElement, FieldSet]) -> FieldSet:
+        """A set built from ``members`` and ``children`` without copying or filtering them:
+        for tree builders that hand both over and never put an empty child in."""
+        out = cls.__new__(cls)
+        out._members = members
+        out._children = children
+        return out
 
     @classmethod
     def from_paths(cls, paths: Iterable[Iterable[PathElement]]) -> FieldSet:
@@ -248,9 +294,9 @@ class FieldSet:
         yield from self._iterate(())
 
     def _iterate(self, prefix: Path) -> Iterator[Path]:
-        for pe in sorted(self._members):
+        for pe in sorted(self._members, key=_ORDER):
             yield (*prefix, pe)
-        for pe in sorted(self._children):
+        for pe in sorted(self._children, key=_ORDER):
             yield from self._children[pe]._iterate((*prefix, pe))
 
     def __len__(self) -> int:
@@ -313,12 +359,15 @@ class FieldSet:
         return self._emit(include_self=False)
 
     def _emit(self, include_self: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if include_self and not self.empty:
-            out["."] = {}
-        for pe in sorted(self._members | set(self._children)):
-            sub = self._children.get(pe)
-            out[pe.serialize()] = {} if sub is None else sub._emit(pe in self._members)
+        members, children = self._members, self._children
+        out: dict[str, Any] = {".": {}} if include_self and (members or children) else {}
+        if not children:
+            for pe in sorted(members, key=_ORDER):
+                out[pe.serialize()] = {}
+            return out
+        for pe in sorted(members.union(children), key=_ORDER):
+            sub = children.get(pe)
+            out[pe.serialize()] = {} if sub is None else sub._emit(pe in members)
         return out
 
     @classmethod
@@ -329,217 +378,22 @@ class FieldSet:
 
     @classmethod
     def _read(cls, data: Mapping[str, Any]) -> tuple[FieldSet, bool]:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise ValueError(f"fieldsV1 node must be an object, got {type(data).__name__}")
-        out, is_member = cls(), False
+        members: set[PathElement] = set()
+        children: dict[PathElement, FieldSet] = {}
+        is_member = False
         for text, sub in data.items():
             if text == ".":
                 is_member = True
                 continue
-            pe = PathElement.parse(text)
+            pe = _parse_element(text)
+            if type(sub) is dict and not sub:
+                members.add(pe)  # the common leaf, ``{}``
+                continue
             child, child_member = cls._read(sub)
             if child_member or not sub:
-                out._members.add(pe)
-            if not child.empty:
-                out._children[pe] = child
-        return out, is_member
-
-
-# -- schema view ------------------------------------------------------------------------------
-
-_META_DEF = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-_ALWAYS_DECLARED: Final = frozenset({"apiVersion", "kind"})
-# Built-in key defaults that SSA uses for map-list items omitting a key; the published
-# OpenAPI carries them as ``default`` but the schema bundle we read has them stripped.
-_KEY_DEFAULTS: Final[dict[tuple[str, ...], dict[str, Any]]] = {
-    ("containerPort", "protocol"): {"protocol": "TCP"},
-    ("port", "protocol"): {"protocol": "TCP"},
-}
-_NO_DEFAULT: Final = object()
-
-
-class TypeView:
-    """How server-side apply sees a schema node; ``TypeView(None)`` is the deduced type."""
-
-    __slots__ = ("node",)
-
-    def __init__(self, node: SchemaNode | None) -> None:
-        # A node with no usable type (e.g. only preserve-unknown-fields) is "deduced".
-        typed = node is not None and (node.type is not None or node.int_or_string)
-        self.node = node if typed else None
-
-    @property
-    def kind(self) -> str:
-        """``map``, ``list``, ``scalar`` or ``any`` (deduced: decided by the value)."""
-        if self.node is None:
-            return "any"
-        if self.node.int_or_string:
-            return "scalar"
-        t = self.node.type
-        return "map" if t == "object" else "list" if t == "array" else "scalar"
-
-    def container(self, value: Any) -> str | None:
-        """``map``/``list`` if the value is a container this type can walk into, else None."""
-        k = self.kind
-        if isinstance(value, dict) and k in ("map", "any"):
-            return "map"
-        if isinstance(value, list) and k in ("list", "any"):
-            return "list"
-        if value is None and k in ("map", "list"):
-            return k
-        if value is None and k == "any":
-            return "map"
-        return None
-
-    def shape(self, value: Any) -> str:
-        """``map``/``list`` for granular containers, ``leaf`` for scalars and atomic ones."""
-        c = self.container(value)
-        if c == "map" and not self.map_atomic:
-            return "map"
-        if c == "list" and self.list_kind()[0] != "atomic":
-            return "list"
-        return "leaf"
-
-    @property
-    def map_atomic(self) -> bool:
-        return self.node is not None and self.node.map_type == "atomic"
-
-    def child(self, name: str) -> tuple[TypeView, bool, bool]:
-        """(type of field ``name``, declared as a struct field?, allowed at all?)."""
-        node = self.node
-        if node is None or self.kind != "map":
-            return _DEDUCED, False, True
-        props = node.properties
-        if name in props:
-            return TypeView(node.field(name)), True, True
-        extra = node.raw.get("additionalProperties")
-        if isinstance(extra, Mapping):
-            return TypeView(node.additional_properties()), False, True
-        if extra is True or node.preserve_unknown_fields or not props:
-            return _DEDUCED, False, True
-        if name in _ALWAYS_DECLARED:
-            return _DEDUCED, True, True
-        if node.embedded_resource and name == "metadata":
-            return TypeView(definition(_META_DEF)), True, True
-        return _DEDUCED, False, False
-
-    def element(self) -> TypeView:
-        if self.node is None or self.kind != "list":
-            return _DEDUCED
-        return TypeView(self.node.items())
-
-    def list_kind(self) -> tuple[str, tuple[str, ...]]:
-        """(``atomic``|``set``|``map``, map keys), as kube-openapi's schemaconv decides."""
-        node = self.node
-        if node is None or self.kind != "list":
-            return "atomic", ()
-        lt = node.list_type
-        if lt == "set":
-            return "set", ()
-        if lt == "map":
-            keys = node.list_map_keys
-            return ("map", keys) if keys else ("atomic", ())
-        if lt is not None:
-            return "atomic", ()
-        raw = node.raw.get("x-kubernetes-patch-strategy")
-        if raw in ("merge", "merge,retainKeys"):
-            key = node.patch_merge_key
-            return ("map", (key,)) if key else ("set", ())
-        return "atomic", ()
-
-    def key_default(self, key: str) -> Any:
-        elem = self.element().node
-        if elem is not None:
-            prop = elem.properties.get(key)
-            if isinstance(prop, Mapping) and "default" in prop:
-                return prop["default"]
-        return _KEY_DEFAULTS.get(self.list_kind()[1], {}).get(key, _NO_DEFAULT)
-
-    def item_element(self, item: Any, index: int) -> PathElement | str:
-        """The path element of a list item, or the real server's error text."""
-        kind, keys = self.list_kind()
-        if kind == "map":
-            if item is None:
-                return "associative list with keys may not have a null element"
-            if not isinstance(item, dict):
-                return "associative list with keys may not have non-map elements"
-            fields: dict[str, Any] = {}
-            for k in keys:
-                if k in item:
-                    fields[k] = item[k]
-                elif (d := self.key_default(k)) is not _NO_DEFAULT:
-                    fields[k] = d
-                else:
-                    return (
-                        "associative list with keys has an element that omits key field "
-                        f'"{k}" (and doesn\'t have default value)'
-                    )
-            return PathElement.key(fields)
-        if kind == "set":
-            if isinstance(item, dict):
-                return "associative list without keys has an element that's a map type"
-            if isinstance(item, list):
-                return "not supported: associative list with lists as elements"
-            if item is None:
-                return "associative list without keys has an element that's an explicit null"
-            return PathElement.value(item)
-        return PathElement.index(index)
-
-
-_DEDUCED: Final = TypeView(None)
-
-
-def as_type(schema: SchemaNode | TypeView | None) -> TypeView:
-    return schema if isinstance(schema, TypeView) else TypeView(schema)
-
-
-# -- object -> field set ---------------------------------------------------------------------
-
-
-def fields_of(obj: Any, schema: SchemaNode | TypeView | None) -> FieldSet:
-    """The fields an object sets (``ToFieldSet``). Items whose key cannot be computed are
-    skipped; items duplicated in the list count as atomic (the item, not its fields)."""
-    out = FieldSet()
-    _collect(obj, as_type(schema), (), out)
-    return out
-
-
-def _collect(value: Any, tv: TypeView, path: Path, out: FieldSet) -> None:
-    shape = tv.shape(value)
-    if shape == "leaf":
-        out._insert(path)
-    elif shape == "map" and isinstance(value, dict):
-        for name, child in value.items():
-            ctv, declared, _ = tv.child(name)
-            cpath = (*path, PathElement.field(name))
-            _collect(child, ctv, cpath, out)
-            if not declared:
-                out._insert(cpath)
-    elif shape == "list" and isinstance(value, list):
-        elem = tv.element()
-        pes = [tv.item_element(item, i) for i, item in enumerate(value)]
-        counts = Counter(pe for pe in pes if isinstance(pe, PathElement))
-        for item, pe in zip(value, pes, strict=True):
-            if isinstance(pe, PathElement):
-                if counts[pe] == 1:
-                    _collect(item, elem, (*path, pe), out)
-                out._insert((*path, pe))
-
-
-def ensure_named_fields_are_members(fs: FieldSet, schema: SchemaNode | TypeView | None) -> FieldSet:
-    """Add declared struct fields that have owned children as members themselves, so that
-    pruning removes the whole field (``EnsureNamedFieldsAreMembers``)."""
-    tv = as_type(schema)
-    members = set(fs.members)
-    children: dict[PathElement, FieldSet] = {}
-    for pe, sub in fs.children.items():
-        if pe.kind == "f" and tv.kind in ("map", "any"):
-            ctv, declared, _ = tv.child(pe.raw)
-            if declared and tv.kind == "map":
                 members.add(pe)
-        elif pe.kind == "k" and tv.kind in ("list", "any"):
-            ctv = tv.element()
-        else:
-            ctv = _DEDUCED
-        children[pe] = ensure_named_fields_are_members(sub, ctv)
-    return FieldSet(members, children)
+            if not child.empty:
+                children[pe] = child
+        return cls.adopt(members, children), is_member

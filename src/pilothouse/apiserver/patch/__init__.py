@@ -12,8 +12,9 @@
 * :mod:`.strategic` -- strategic merge patch (``application/strategic-merge-patch+json``)
   for built-in kinds, driven by the ``x-kubernetes-patch-strategy``/``-merge-key``
   extensions of :class:`~pilothouse.apiserver.schemas.SchemaNode`, with every directive
-  (``$patch``, ``$retainKeys``, ``$deleteFromPrimitiveList/``, ``$setElementOrder/``), plus
-  :func:`~.strategic.create_two_way` for the patches kubectl computes.
+  (``$patch``, ``$retainKeys``, ``$deleteFromPrimitiveList/``, ``$setElementOrder/``).
+* :mod:`.strategic_diff` -- :func:`~.strategic_diff.create_two_way`, the two-way strategic
+  merge patches kubectl computes.
 
 All appliers are pure: they never mutate their arguments and return a fresh document that
 shares no containers with them, so callers may edit the result freely.

@@ -29,8 +29,9 @@ itself patch-processed (upstream stores it verbatim, ``$patch`` markers included
 object lists without a merge key are not reordered (upstream panics), and an unknown field
 never fails a lookup.
 
-:func:`create_two_way` computes the patch kubectl sends for a two-way diff, so that
-``apply(a, create_two_way(a, b, s), s) == b`` for null-free ``b`` with unique merge keys.
+The schema lookups, element identities and Go-worded errors defined here are shared with
+:mod:`~pilothouse.apiserver.patch.strategic_diff`, which computes the patch kubectl sends
+for a two-way diff.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from pilothouse.apiserver.errors import ApiError, bad_request
 from pilothouse.apiserver.patch.jsonpatch import (
     check_patch_depth,
     deep_copy,
-    json_equal,
     unprocessable,
 )
 from pilothouse.apiserver.schemas import SchemaNode
@@ -60,9 +60,9 @@ ERR_RETAIN_KEYS = "invalid patch format of retainKeys"
 ERR_ORDER_LIST = "invalid patch format of setElementOrder list"
 ERR_LIST_OF_LISTS = "lists of lists are not supported"
 
-# Standing in for "no schema" spares a None check at every lookup: no strategy, no merge
-# key, and every field and item of it unknown in turn.
-_UNKNOWN = SchemaNode({})
+#: Standing in for "no schema" spares a None check at every lookup: no strategy, no merge
+#: key, and every field and item of it unknown in turn.
+UNKNOWN_SCHEMA = SchemaNode({})
 
 _GO_TYPES: dict[type, str] = {
     dict: "map[string]interface {}",
@@ -93,7 +93,7 @@ def apply(
     if not isinstance(original, dict):
         raise bad_request(ERR_BAD_JSON_DOC)
     check_patch_depth(patch)
-    return _merge_map(deep_copy(original), deep_copy(patch), schema or _UNKNOWN)
+    return _merge_map(deep_copy(original), deep_copy(patch), schema or UNKNOWN_SCHEMA)
 
 
 # -- errors, Go-flavoured formatting, element identity -------------------------------------
@@ -124,17 +124,17 @@ def _kind(value: Any) -> str:
     return kinds.get(type(value), "nil")
 
 
-def _unknown(message: str) -> ApiError:
+def go_error(message: str) -> ApiError:
     """A plain Go error reaching the handler: 500 with an empty ``reason``."""
     return ApiError(500, "", message)
 
 
 def _bad_arg_type(expected: type, actual: Any) -> ApiError:
     got = _GO_TYPES.get(type(actual), "")
-    return _unknown(f"expected a {_GO_TYPES[expected]}, but received a {got}")
+    return go_error(f"expected a {_GO_TYPES[expected]}, but received a {got}")
 
 
-def _hkey(value: Any) -> Hashable:
+def identity(value: Any) -> Hashable:
     """Identity as Go's ``==`` on ``interface{}`` sees it: same type and value (``1``,
     ``1.0`` and ``true`` differ). Containers, which Go cannot compare, get a canonical
     encoding instead of a panic."""
@@ -143,24 +143,26 @@ def _hkey(value: Any) -> Hashable:
     return (type(value), value)
 
 
-def _element_key(element: Any, merge_key: str | None) -> Hashable:
+def element_key(element: Any, merge_key: str | None) -> Hashable:
+    """The identity of a list element: of its merge-key value, or of itself for scalars."""
     if merge_key is None:
-        return _hkey(element)
+        return identity(element)
     if not isinstance(element, dict):
         raise _bad_arg_type(dict, element)
     if merge_key not in element:
-        raise _unknown(f"map: {_go(element)} does not contain declared merge key: {merge_key}")
-    return _hkey(element[merge_key])
+        raise go_error(f"map: {_go(element)} does not contain declared merge key: {merge_key}")
+    return identity(element[merge_key])
 
 
-def _positions(elements: Iterable[Any], merge_key: str | None) -> dict[Hashable, int]:
+def positions(elements: Iterable[Any], merge_key: str | None) -> dict[Hashable, int]:
+    """Where each element identity first occurs."""
     where: dict[Hashable, int] = {}
     for i, element in enumerate(elements):
-        where.setdefault(_element_key(element, merge_key), i)
+        where.setdefault(element_key(element, merge_key), i)
     return where
 
 
-def _element_kind(*lists: list[Any]) -> str:
+def element_kind(*lists: list[Any]) -> str:
     """The one kind of all the elements, as upstream's ``sliceElementType`` checks it."""
     first: str | None = None
     for value in (v for lst in lists for v in lst):
@@ -170,7 +172,7 @@ def _element_kind(*lists: list[Any]) -> str:
                 raise unprocessable(ERR_LIST_OF_LISTS)
             first = kind
         elif kind != first:
-            raise _unknown(f"list element types are not identical: {_go(list(lists))}")
+            raise go_error(f"list element types are not identical: {_go(list(lists))}")
     return first or "nil"
 
 
@@ -181,12 +183,14 @@ def _suffix(key: str, prefix: str, error: str) -> str:
     return field
 
 
-def _child(schema: SchemaNode, key: str) -> SchemaNode:
-    return schema.field(key) or _UNKNOWN
+def field_schema(schema: SchemaNode, key: str) -> SchemaNode:
+    """The schema of field ``key``, :data:`UNKNOWN_SCHEMA` if the schema lacks it."""
+    return schema.field(key) or UNKNOWN_SCHEMA
 
 
-def _items(schema: SchemaNode) -> SchemaNode:
-    return schema.items() or _UNKNOWN
+def item_schema(schema: SchemaNode) -> SchemaNode:
+    """The schema of a list's items, :data:`UNKNOWN_SCHEMA` if unknown."""
+    return schema.items() or UNKNOWN_SCHEMA
 
 
 # -- merging maps --------------------------------------------------------------------------
@@ -203,7 +207,7 @@ def _merge_map(
         if directive == "delete":
             return {}
         patch = {DIRECTIVE: directive, **patch}
-        raise _unknown(f"unknown patch type: {_go(directive)} in map: {_go(patch)}")
+        raise go_error(f"unknown patch type: {_go(directive)} in map: {_go(patch)}")
     _retain_keys(original, patch)
     _set_element_orders(original, patch, schema)
     for key, value in patch.items():
@@ -212,7 +216,7 @@ def _merge_map(
         elif value is None:
             original.pop(key, None)
         else:
-            original[key] = _merge_value(original.get(key), value, _child(schema, key))
+            original[key] = _merge_value(original.get(key), value, field_schema(schema, key))
     return original
 
 
@@ -233,7 +237,7 @@ def _fresh(value: Any, schema: SchemaNode) -> Any:
     if not isinstance(value, list) or "merge" not in schema.patch_strategy:
         return value
     return [
-        _fresh(element, _items(schema))
+        _fresh(element, item_schema(schema))
         for element in value
         if not (isinstance(element, dict) and element.get(DIRECTIVE) in ("delete", "replace"))
     ]
@@ -261,8 +265,8 @@ def _delete_from_list(original: dict[str, Any], field: str, values: Any) -> None
     if not isinstance(values, list):
         raise bad_request(ERR_PRIMITIVE_LIST)
     if isinstance(current := original.get(field), list):
-        doomed = {_hkey(v) for v in values}
-        original[field] = [v for v in current if _hkey(v) not in doomed]
+        doomed = {identity(v) for v in values}
+        original[field] = [v for v in current if identity(v) not in doomed]
 
 
 # -- merging lists -------------------------------------------------------------------------
@@ -273,13 +277,13 @@ def _merge_list(original: list[Any], patch: list[Any], schema: SchemaNode) -> li
         return patch
     if not original and not patch:
         return original
-    if _element_kind(original, patch) != "map":
-        merged = list({_hkey(v): v for v in original + patch}.values())  # a set, as upstream
+    if element_kind(original, patch) != "map":
+        merged = list({identity(v): v for v in original + patch}.values())  # a set, as upstream
         return _arrange(merged, patch, original, None)
     merge_key = schema.patch_merge_key
     if not merge_key:
-        kind = "struct" if _items(schema).properties else "map"
-        raise _unknown(f"cannot merge lists without merge key for type {kind}")
+        kind = "struct" if item_schema(schema).properties else "map"
+        raise go_error(f"cannot merge lists without merge key for type {kind}")
     plain: list[Any] = []
     doomed: set[Hashable] = set()
     replace = False
@@ -288,26 +292,30 @@ def _merge_list(original: list[Any], patch: list[Any], schema: SchemaNode) -> li
         if DIRECTIVE not in element:
             plain.append(element)
         elif directive == "delete":
-            doomed.add(_element_key(element, merge_key))
+            doomed.add(element_key(element, merge_key))
         elif directive == "replace":
             replace = True
         elif directive == "merge":
-            raise _unknown("merging lists cannot yet be specified in the patch")
+            raise go_error("merging lists cannot yet be specified in the patch")
         else:
-            raise _unknown(f"unknown patch type: {_go(directive)} in map: {_go(element)}")
+            raise go_error(f"unknown patch type: {_go(directive)} in map: {_go(element)}")
     if replace:  # the patch's plain elements become the list, in their order
-        original, plain = [_fresh(e, _items(schema)) for e in plain], []
+        original, plain = [_fresh(e, item_schema(schema)) for e in plain], []
     elif doomed:
-        original = [e for e in original if not (merge_key in e and _hkey(e[merge_key]) in doomed)]
+        original = [
+            e for e in original if not (merge_key in e and identity(e[merge_key]) in doomed)
+        ]
     merged = list(original)
-    where = {_hkey(e[merge_key]): i for i, e in reversed(list(enumerate(merged))) if merge_key in e}
+    where = {
+        identity(e[merge_key]): i for i, e in reversed(list(enumerate(merged))) if merge_key in e
+    }
     for element in plain:
-        key = _element_key(element, merge_key)
+        key = element_key(element, merge_key)
         if (at := where.get(key)) is None:
             where[key] = len(merged)
-            merged.append(_fresh(element, _items(schema)))
+            merged.append(_fresh(element, item_schema(schema)))
         else:
-            merged[at] = _merge_map(merged[at], element, _items(schema))
+            merged[at] = _merge_map(merged[at], element, item_schema(schema))
     return _arrange(merged, plain, original, merge_key)
 
 
@@ -319,8 +327,8 @@ def _arrange(
     a wanted one only when ``server`` had them in that order."""
     if merge_key is None and any(isinstance(e, dict | list) for e in merged):
         return merged  # no identity to order object elements by
-    in_wanted, in_server = _positions(wanted, merge_key), _positions(server, merge_key)
-    keyed = [(_element_key(e, merge_key), e) for e in merged]
+    in_wanted, in_server = positions(wanted, merge_key), positions(server, merge_key)
+    keyed = [(element_key(e, merge_key), e) for e in merged]
     ours = sorted((p for p in keyed if p[0] in in_wanted), key=lambda p: in_wanted[p[0]])
     theirs = sorted(
         (p for p in keyed if p[0] not in in_wanted),
@@ -349,7 +357,7 @@ def _set_element_orders(
         if not isinstance(order, list):
             raise _bad_arg_type(list, order)
         field = _suffix(directive, ORDER_PREFIX, ERR_ORDER_LIST)
-        child = _child(schema, field)
+        child = field_schema(schema, field)
         for side in (original, patch):
             if field in side and not isinstance(side[field], list):
                 raise _bad_arg_type(list, side[field])
@@ -374,101 +382,11 @@ def _check_order(patch_list: list[Any], order: list[Any], merge_key: str | None)
     elements = [e for e in patch_list if not (isinstance(e, dict) and DIRECTIVE in e)]
     p = s = 0
     while p < len(elements) and s < len(order):
-        if _element_key(elements[p], merge_key) == _element_key(order[s], merge_key):
+        if element_key(elements[p], merge_key) == element_key(order[s], merge_key):
             p += 1
         s += 1
     if p < len(elements):
-        raise _unknown(
+        raise go_error(
             f"The order in patch list:\n{_go(patch_list)}\n doesn't match "
             f"{ORDER_PREFIX} list:\n{_go(order)}\n"
         )
-
-
-# -- creating two-way patches --------------------------------------------------------------
-
-
-def create_two_way(
-    original: dict[str, Any], modified: dict[str, Any], schema: SchemaNode | None
-) -> dict[str, Any]:
-    """The strategic merge patch turning ``original`` into ``modified`` as kubectl computes
-    it (``CreateTwoWayMergePatch``: changed, added and deleted members, ``$setElementOrder``
-    for merge lists, ``$retainKeys`` for retainKeys fields). Raises ValueError for lists the
-    strategy cannot diff, such as merge-list elements without their merge key."""
-    if not isinstance(original, dict) or not isinstance(modified, dict):
-        raise TypeError("a strategic merge patch can only be created between two objects")
-    try:
-        return _diff_maps(original, modified, schema or _UNKNOWN, retain_keys=False)
-    except ApiError as exc:
-        raise ValueError(exc.message) from exc
-
-
-def _diff_maps(
-    original: dict[str, Any], modified: dict[str, Any], schema: SchemaNode, retain_keys: bool
-) -> dict[str, Any]:
-    patch: dict[str, Any] = {}
-    for key, new in modified.items():
-        old, child = original.get(key), _child(schema, key)
-        if key not in original:
-            patch[key] = deep_copy(new)
-        elif (
-            isinstance(old, dict)
-            and isinstance(new, dict)
-            and "replace" not in child.patch_strategy
-        ):
-            if nested := _diff_maps(old, new, child, "retainKeys" in child.patch_strategy):
-                patch[key] = nested
-        elif isinstance(old, list) and isinstance(new, list) and "merge" in child.patch_strategy:
-            _diff_lists(key, old, new, child, patch)
-        elif not json_equal(old, new):
-            patch[key] = deep_copy(new)
-    patch.update((key, None) for key in original if key not in modified)
-    retained = sorted(k for k, v in modified.items() if v is not None)
-    if retain_keys and patch and retained:
-        patch[RETAIN_KEYS] = retained
-    return patch
-
-
-def _diff_lists(
-    key: str, old: list[Any], new: list[Any], schema: SchemaNode, patch: dict[str, Any]
-) -> None:
-    if not old:
-        if new:
-            patch[key] = deep_copy(new)
-        return
-    merge_key = schema.patch_merge_key
-    if _element_kind(old, new) != "map":
-        old_keys, new_keys = _positions(old, None), _positions(new, None)
-        added = [v for k, v in {_hkey(v): v for v in new}.items() if k not in old_keys]
-        removed = [v for k, v in {_hkey(v): v for v in old}.items() if k not in new_keys]
-        if added:
-            patch[key] = deep_copy(added)
-        if removed:
-            patch[f"{DELETE_PREFIX}/{key}"] = deep_copy(removed)
-        if removed or not json_equal(old, new):
-            patch[f"{ORDER_PREFIX}/{key}"] = deep_copy(new)
-        return
-    if not merge_key:
-        raise _unknown("cannot merge lists without merge key for type map")
-    before = {k: old[i] for k, i in _positions(old, merge_key).items()}
-    changes: list[Any] = []
-    for element in new:
-        previous = before.get(_element_key(element, merge_key))
-        if previous is None:
-            changes.append(deep_copy(element))
-        elif delta := _diff_maps(
-            previous, element, _items(schema), "retainKeys" in schema.patch_strategy
-        ):
-            changes.append({**delta, merge_key: deep_copy(element[merge_key])})
-    kept = _positions(new, merge_key)
-    deletions = [
-        {merge_key: deep_copy(before[k][merge_key]), DIRECTIVE: "delete"}
-        for k in before
-        if k not in kept
-    ]
-    if changes or deletions:
-        patch[key] = changes + deletions
-    reordered = [_element_key(e, merge_key) for e in old] != [
-        _element_key(e, merge_key) for e in new
-    ]
-    if changes or deletions or reordered:
-        patch[f"{ORDER_PREFIX}/{key}"] = [{merge_key: deep_copy(e[merge_key])} for e in new]

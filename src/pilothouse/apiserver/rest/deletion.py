@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilothouse.apiserver import errors, resources, state
+from pilothouse.apiserver import conversion, errors, resources, state
 from pilothouse.apiserver.rest import context, options
 from pilothouse.apiserver.store import records
 from pilothouse.apiserver.store import store as store_mod
@@ -95,7 +95,7 @@ async def delete(
     """Delete one object; returns the response body (object or Status)."""
     rt = ctx.rt
     for _ in range(10):
-        rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+        rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             raise errors.not_found(rt.plural, ctx.name, rt.group)
         if opts.precondition_uid is not None and opts.precondition_uid != rec.uid:
@@ -148,14 +148,14 @@ async def delete(
                         meta["generation"] = int(meta["generation"]) + 1
                 if rt.group_resource == "namespaces":
                     obj.setdefault("status", {})["phase"] = "Terminating"
-                await st.store.update(rt.group_resource, obj, rec.rv)
-                return obj
-            final = await st.store.delete(rt.group_resource, ctx.namespace, ctx.name, rec.rv)
+                await st.store.update(rt.storage_key, obj, rec.rv)
+                return conversion.out(rt, obj)
+            final = await st.store.delete(rt.storage_key, ctx.namespace, ctx.name, rec.rv)
         except store_mod.PreconditionFailed:
             # Someone wrote in between (admission awaited): start over on the new version.
             continue
         if rt.is_custom or rt.group_resource in _RETURNS_OBJECT:
-            return final.obj()
+            return conversion.out(rt, final.obj())
         return _status_success(rt, final)
     raise errors.conflict(rt.plural, ctx.name, rt.group, "the object kept changing during deletion")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilothouse.apiserver import codec, errors, state
+from pilothouse.apiserver import codec, conversion, errors, state
 from pilothouse.apiserver.apply import apply as ssa
 from pilothouse.apiserver.apply import managed
 from pilothouse.apiserver.patch import jsonpatch, mergepatch, strategic
@@ -102,10 +102,10 @@ async def patch(
     patch_doc = codec.decode(body, "application/json")
     expect = _precondition(patch_doc)
     for attempt in range(_RETRIES):
-        rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+        rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             raise errors.not_found(rt.plural, ctx.name, rt.group)
-        new = _apply_patch(kind, ctx, rec.obj(), patch_doc)
+        new = _apply_patch(kind, ctx, conversion.out(rt, rec.obj()), patch_doc)
         try:
             return await writes.update(st, ctx, new, rec, expect_rv=expect), 200
         except writes.WriteConflict:
@@ -129,7 +129,7 @@ async def _apply(
     schema = writes.schema_for(rt)
     manager = ctx.options.field_manager
     for attempt in range(_RETRIES):
-        rec = st.store.get(rt.group_resource, ctx.namespace, ctx.name)
+        rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             if ctx.subresource:
                 raise errors.not_found(rt.plural, ctx.name, rt.group)
@@ -151,7 +151,7 @@ async def _apply(
                     continue
                 raise
         obj = ssa.server_side_apply(
-            rec.obj(),
+            conversion.out(rt, rec.obj()),
             applied,
             manager,
             ctx.options.force,

@@ -18,7 +18,7 @@ import orjson
 
 from pilothouse.api import fields as api_fields
 from pilothouse.api import labels as api_labels
-from pilothouse.apiserver import errors, fieldselectors, resources, state
+from pilothouse.apiserver import conversion, errors, fieldselectors, resources, state
 from pilothouse.apiserver.store import records
 
 
@@ -145,7 +145,7 @@ def select(
     if token:
         list_rv, start = decode_continue(token)
     ns = namespace if rt.namespaced and namespace else None
-    recs = [r for r in st.store.iter(rt.group_resource, ns) if match(r)]
+    recs = [r for r in st.store.iter(rt.storage_key, ns) if match(r)]
     recs.sort(key=lambda r: (r.namespace, r.name))
     if start is not None:
         lo, hi = 0, len(recs)
@@ -166,20 +166,10 @@ def select(
     return recs, meta
 
 
-def stored_version_fixup(rt: resources.ResourceType, raw: bytes) -> bytes:
-    """Objects of a multi-version CRD are stored in one version; with conversion ``None``
-    serving another version only rewrites ``apiVersion``."""
-    if not rt.is_custom or rt.storage_version in (None, rt.version):
-        return raw
-    obj = orjson.loads(raw)
-    obj["apiVersion"] = rt.api_version
-    return orjson.dumps(obj)
-
-
 def list_body(
     rt: resources.ResourceType, recs: list[records.Record], meta: Mapping[str, Any]
 ) -> bytes:
     head = orjson.dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
-    items = b",".join(stored_version_fixup(rt, r.raw) for r in recs)
+    items = b",".join(conversion.raw_out(rt, r.raw) for r in recs)
     # Splice the items array into the encoded envelope without re-encoding the objects.
     return head[:-1] + b',"items":[' + items + b"]}"

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import copy
+import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pilothouse.api import jsonpath
-from pilothouse.apiserver import errors, resources, state
+from pilothouse.apiserver import conversion, errors, resources, state, tokens
 from pilothouse.apiserver.rest import context, deletion, options, writes
 from pilothouse.apiserver.store import records
 from pilothouse.apiserver.store import store as store_mod
@@ -110,7 +111,7 @@ async def update_scale(
     rv = (new_scale.get("metadata") or {}).get("resourceVersion")
     if rv:
         expect = int(rv)
-    obj = rec.obj()
+    obj = conversion.out(rt, rec.obj())
     _path_set(obj, (rt.scale or resources.ScalePaths()).spec_replicas, replicas)
     sub_ctx = copy.copy(ctx)
     sub_ctx.subresource = ""  # the write changes spec, like kube's scale storage
@@ -225,23 +226,18 @@ async def finalize_namespace(
 
 
 def review(
-    st: state.ServerState, rt: resources.ResourceType, body: dict[str, Any], token: str
+    st: state.ServerState, rt: resources.ResourceType, body: dict[str, Any], user: dict[str, Any]
 ) -> dict[str, Any]:
-    """Answer the create-only review kinds. There is one user, a cluster admin, so access
-    reviews are always allowed; token reviews authenticate exactly the server's token."""
+    """Answer the create-only review kinds. There is no authorization layer (every
+    authenticated user may do everything), so access reviews are always allowed; token
+    reviews authenticate the tokens this server accepts."""
     body = dict(body)
     body["apiVersion"], body["kind"] = rt.api_version, rt.kind
     body.setdefault("metadata", {})
     body["metadata"]["creationTimestamp"] = None
-    admin = {"username": "pilothouse-admin", "groups": ["system:masters", "system:authenticated"]}
     kind = rt.kind
     if kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
-        user = (body.get("spec") or {}).get("user")
-        allowed = kind == "SelfSubjectAccessReview" or user in (None, "", admin["username"])
-        body["status"] = {
-            "allowed": allowed,
-            "reason": "pilothouse: cluster-admin" if allowed else "",
-        }
+        body["status"] = {"allowed": True, "reason": "pilothouse: every user is a cluster admin"}
     elif kind == "SelfSubjectRulesReview":
         body["status"] = {
             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
@@ -249,11 +245,49 @@ def review(
             "incomplete": False,
         }
     elif kind == "TokenReview":
-        given = (body.get("spec") or {}).get("token")
-        ok = bool(token) and given == token
-        body["status"] = {"authenticated": ok, "user": admin if ok else {}}
+        given = str((body.get("spec") or {}).get("token") or "")
+        who = tokens.authenticate(st.token, given) if st.token and given else None
+        body["status"] = (
+            {"authenticated": True, "user": who.info()} if who else {"authenticated": False}
+        )
     elif kind == "SelfSubjectReview":
-        body["status"] = {"userInfo": admin}
+        body["status"] = {"userInfo": user}
     else:
         raise errors.method_not_allowed()
     return body
+
+
+def token_request(
+    st: state.ServerState, ctx: context.RequestContext, body: dict[str, Any]
+) -> dict[str, Any]:
+    """``serviceaccounts/<name>/token``: mint a token for an existing ServiceAccount."""
+    sa = st.store.get("serviceaccounts", ctx.namespace, ctx.name)
+    if sa is None:
+        raise errors.not_found("serviceaccounts", ctx.name)
+    spec = dict(body.get("spec") or {})
+    seconds = spec.get("expirationSeconds", 3600)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 600:
+        raise errors.invalid(
+            "TokenRequest",
+            ctx.name,
+            "authentication.k8s.io",
+            [
+                errors.Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {seconds}: may not specify a duration less than 10 minutes",
+                    "spec.expirationSeconds",
+                )
+            ],
+        )
+    expires = st.clock() + datetime.timedelta(seconds=seconds)
+    audiences = [str(a) for a in spec.get("audiences") or []]
+    token = tokens.mint(st.token, ctx.namespace, ctx.name, sa.uid, audiences, expires.timestamp())
+    spec["expirationSeconds"] = seconds
+    spec.setdefault("audiences", audiences)
+    return {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": ctx.name, "namespace": ctx.namespace, "creationTimestamp": None},
+        "spec": spec,
+        "status": {"token": token, "expirationTimestamp": state.format_time(expires)},
+    }

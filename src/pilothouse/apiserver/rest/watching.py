@@ -16,7 +16,7 @@ can resume from a recent resourceVersion even when nothing it watches has change
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,9 +24,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pilothouse.apiserver import errors, resources, state
+from pilothouse.apiserver import conversion, errors, resources, state
 from pilothouse.apiserver.rest import negotiation, reads
 from pilothouse.apiserver.store import records, watch
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 1800.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -55,7 +57,7 @@ def _converter(
     query: Mapping[str, str],
 ) -> Callable[[bytes], bytes] | None:
     """Re-encodes event lines for Table / metadata-only watches (None: send as stored)."""
-    if output == "object" and not (rt.is_custom and rt.storage_version not in (None, rt.version)):
+    if output == "object" and not conversion.needed(rt):
         return None
     from pilothouse.apiserver import tables
 
@@ -66,8 +68,7 @@ def _converter(
         obj = ev["object"]
         if ev["type"] in ("BOOKMARK", "ERROR"):
             return line
-        if rt.is_custom:
-            obj["apiVersion"] = rt.api_version
+        obj = conversion.out(rt, obj)
         if output == "table":
             ev["object"] = tables.to_table(rt, [obj], include_object=include, now=st.clock())
         elif output == "partial":
@@ -139,11 +140,11 @@ async def serve(
                     "Timeout",
                     f"Too large resource version: {min_rv}, current: {st.store.revision}",
                 )
-        recs = [r for r in st.store.iter(rt.group_resource, namespace or None) if match(r)]
+        recs = [r for r in st.store.iter(rt.storage_key, namespace or None) if match(r)]
         recs.sort(key=lambda r: (r.namespace, r.name))
         initial = [records.Event(records.ADDED, r, None).wire() for r in recs]
         # Snapshot and subscription happen in one synchronous step: no event can fall between.
-        watcher = st.store.hub.subscribe(rt.group_resource, match, st.store.revision, replay=False)
+        watcher = st.store.hub.subscribe(rt.storage_key, match, st.store.revision, replay=False)
         if send_initial:
             initial.append(_bookmark(rt, st.store.revision, initial_end=True))
     else:
@@ -152,13 +153,13 @@ async def serve(
         except ValueError:
             raise errors.bad_request(f"invalid resourceVersion: {rv_s!r}") from None
         try:
-            watcher = st.store.hub.subscribe(rt.group_resource, match, from_rv)
+            watcher = st.store.hub.subscribe(rt.storage_key, match, from_rv)
         except watch.Expired as exc:
-            caught_up = st.store.catch_up(rt.group_resource, from_rv)
+            caught_up = st.store.catch_up(rt.storage_key, from_rv)
             if caught_up is None:
                 error = errors.gone(f"too old resource version: {exc.requested} ({exc.oldest})")
             else:
-                watcher = st.store.hub.subscribe(rt.group_resource, match, from_rv, replay=False)
+                watcher = st.store.hub.subscribe(rt.storage_key, match, from_rv, replay=False)
                 for event in caught_up:
                     watcher.offer(event)
 
@@ -185,7 +186,7 @@ async def serve(
             if now >= deadline:
                 break
             wait_for = min(deadline, next_bookmark if bookmarks else deadline) - now
-            ready = await watcher.wait(max(wait_for, 0.0))
+            await watcher.wait(max(wait_for, 0.0))
             lines = watcher.drain()
             if lines:
                 if convert is not None:
@@ -196,10 +197,10 @@ async def serve(
             if bookmarks and time.monotonic() >= next_bookmark:
                 await resp.write(_bookmark(rt, watcher.last_rv))
                 next_bookmark = time.monotonic() + interval
-            del ready
         await resp.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except ConnectionResetError:
+        # The client went away (or the server is closing the connection): nothing to tell.
+        log.debug("watch client of %s disconnected", rt.group_resource)
     finally:
         watcher.close()
     return resp

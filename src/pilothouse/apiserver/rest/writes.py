@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from pilothouse.apiserver import admission, builtin, errors, resources, schemas, state
+from pilothouse.apiserver import admission, builtin, conversion, errors, resources, schemas, state
 from pilothouse.apiserver.apply import managed
 from pilothouse.apiserver.rest import context, kindhooks, objectmeta
 from pilothouse.apiserver.store import records
@@ -268,7 +268,9 @@ async def create(
             "create not allowed while custom resource definition is terminating"
         )
     try:
-        await st.store.create(rt.group_resource, obj)
+        stored = conversion.into(rt, obj)
+        await st.store.create(rt.storage_key, stored)
+        obj = conversion.out(rt, stored)
     except store_mod.PreconditionFailed:
         raise errors.already_exists(rt.plural, name, rt.group) from None
     return obj
@@ -301,7 +303,7 @@ async def update(
     """Run the pipeline for a replacement of ``old_rec`` and store it (compare-and-swap on
     ``old_rec``'s resourceVersion). Returns the stored object."""
     rt = ctx.rt
-    old = old_rec.obj()
+    old = conversion.out(rt, old_rec.obj())
     objectmeta.check_identity(rt, obj, ctx.namespace, old_rec.name)
     if expect_rv is not None and expect_rv != old_rec.rv:
         raise errors.conflict(rt.plural, old_rec.name, rt.group, _MODIFIED)
@@ -309,7 +311,7 @@ async def update(
         # The status subresource changes status and nothing else.
         status = obj.get("status")
         mf = (obj.get("metadata") or {}).get("managedFields")
-        obj = old_rec.obj()
+        obj = conversion.out(rt, old_rec.obj())
         if status is None:
             obj.pop("status", None)
         else:
@@ -346,11 +348,11 @@ async def update(
     meta = obj["metadata"]
     try:
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            rec = await st.store.delete(
-                rt.group_resource, old_rec.namespace, old_rec.name, old_rec.rv
-            )
+            rec = await st.store.delete(rt.storage_key, old_rec.namespace, old_rec.name, old_rec.rv)
             return rec.obj()
-        rec = await st.store.update(rt.group_resource, obj, old_rec.rv)
+        stored = conversion.into(rt, obj)
+        await st.store.update(rt.storage_key, stored, old_rec.rv)
+        obj = conversion.out(rt, stored)
     except store_mod.PreconditionFailed:
         exc = errors.conflict(rt.plural, old_rec.name, rt.group, _MODIFIED)
         raise WriteConflict(exc.code, exc.reason, exc.message, exc.details) from None

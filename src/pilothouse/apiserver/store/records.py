@@ -77,28 +77,26 @@ MODIFIED = "MODIFIED"
 DELETED = "DELETED"
 
 
+_PREFIX = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
+
+
 class Event:
     """One committed change. ``prev`` is the record it replaced (None for ADDED), kept so a
     filtered watch can turn "stopped matching" into DELETED and "started matching" into
     ADDED, as the real watch cache does."""
 
-    __slots__ = ("_wire", "prev", "record", "type")
+    __slots__ = ("prev", "record", "type")
 
     def __init__(self, type_: str, record: Record, prev: Record | None) -> None:
         self.type = type_
         self.record = record
         self.prev = prev
-        self._wire: dict[str, bytes] = {}
 
     @property
     def rv(self) -> int:
         return self.record.rv
 
     def wire(self, type_: str | None = None) -> bytes:
-        """The event as a watch-stream line, encoded once and shared by every watcher."""
-        t = type_ or self.type
-        line = self._wire.get(t)
-        if line is None:
-            line = b'{"type":"' + t.encode() + b'","object":' + self.record.raw + b"}\n"
-            self._wire[t] = line
-        return line
+        """The event as a watch-stream line. Not cached: the history window would then hold
+        a second copy of every object, and building the line is a single memcpy."""
+        return _PREFIX[type_ or self.type] + self.record.raw + b"}\n"

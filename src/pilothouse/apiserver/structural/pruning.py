@@ -21,15 +21,27 @@ Rules, as in the real algorithm:
 
 Pruning mutates ``obj`` in place; it never raises on odd input (it is fed raw request
 bodies before validation).
+
+Design choices (this runs on every write, so it is built for objects with nothing to prune):
+
+* what the walk needs to know about a schema node (free-form or not, embedded resource,
+  declared properties, additional properties, items) is computed once into a
+  :class:`_Pruner`; pruners hang off their parent, and root pruners are kept in a small
+  cache keyed by the root :class:`~pilothouse.apiserver.schemas.SchemaNode`;
+* scalars are never visited, and paths are carried as
+  :data:`~pilothouse.apiserver.structural.gorender.LazyPath` and rendered only for fields
+  that are actually dropped.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from pilothouse.apiserver import schemas
 from pilothouse.apiserver.schemas import SchemaNode
+from pilothouse.apiserver.structural.gorender import LazyPath, render_path
 
 __all__ = ["prune"]
 
@@ -37,20 +49,13 @@ _META_FIELDS = ("apiVersion", "kind", "metadata")
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
-@functools.cache
-def _object_meta() -> SchemaNode:
-    return schemas.definition(_OBJECT_META)
-
-
 def prune(obj: Any, schema: SchemaNode | None, is_root: bool = True) -> list[str]:
     """Remove unknown fields from ``obj`` in place; return their paths, sorted."""
     pruned: list[str] = []
-    _prune(obj, schema, None, pruned, root=is_root)
+    if isinstance(obj, dict | list):
+        p = _root(schema)
+        _walk(obj, p, None, pruned, is_root or p.embedded, p.keep)
     return sorted(pruned)
-
-
-def _join(path: str | None, name: str) -> str:
-    return name if path is None else f"{path}.{name}"
 
 
 def _free_form(node: SchemaNode) -> bool:
@@ -66,46 +71,125 @@ def _free_form(node: SchemaNode) -> bool:
     return t is None or (isinstance(t, list) and "object" in t)
 
 
-def _prune(
-    obj: Any, node: SchemaNode | None, path: str | None, out: list[str], root: bool = False
-) -> None:
-    keep = node is not None and _free_form(node)
-    embedded = root or (node is not None and node.embedded_resource)
-    _walk(obj, node, path, out, embedded, keep)
+_UNSET: Any = object()
+
+
+class _Children(dict[str, "_Pruner"]):
+    """The pruners of an object's declared properties, built on first use."""
+
+    def __init__(self, build: Callable[[str], _Pruner]) -> None:
+        super().__init__()
+        self.build = build
+
+    def __missing__(self, name: str) -> _Pruner:
+        pruner = self[name] = self.build(name)
+        return pruner
+
+
+class _Pruner:
+    """How values under one schema node (``None``: an unknown schema) are pruned."""
+
+    __slots__ = ("_ap", "_items", "any_ap", "children", "embedded", "keep", "node", "props")
+
+    def __init__(self, node: SchemaNode | None) -> None:
+        self.node = node
+        self.keep = node is not None and _free_form(node)
+        self.embedded = node is not None and node.embedded_resource
+        self.props = node.properties if node is not None else {}
+        self.children = _Children(self._child)
+        ap = node.additional_properties() if node is not None else None
+        self.any_ap = ap is not None or (
+            node is not None and node.raw.get("additionalProperties") is True
+        )
+        self._ap: _Pruner = _UNSET
+        self._items: _Pruner | None = _UNSET
+
+    def _child(self, name: str) -> _Pruner:
+        assert self.node is not None  # only declared properties have children
+        return _Pruner(self.node.field(name))
+
+    def additional(self) -> _Pruner:
+        """The pruner of undeclared fields when :attr:`any_ap`."""
+        if self._ap is _UNSET:
+            ap = self.node.additional_properties() if self.node is not None else None
+            self._ap = _Pruner(ap) if ap is not None else _UNKNOWN
+        return self._ap
+
+    def items(self) -> _Pruner | None:
+        """The pruner of array items, None if the schema declares none."""
+        if self._items is _UNSET:
+            items = self.node.items() if self.node is not None else None
+            self._items = _Pruner(items) if items is not None else None
+        return self._items
+
+
+_UNKNOWN = _Pruner(None)
+_ROOTS: dict[SchemaNode, _Pruner] = {}
+_MAX_ROOTS = 256
+
+
+def _root(schema: SchemaNode | None) -> _Pruner:
+    if schema is None:
+        return _UNKNOWN
+    root = _ROOTS.get(schema)
+    if root is None:
+        if len(_ROOTS) >= _MAX_ROOTS:  # roots are few; a full cache means throwaway schemas
+            _ROOTS.clear()
+        root = _ROOTS[schema] = _Pruner(schema)
+    return root
+
+
+@functools.cache
+def _object_meta() -> _Pruner:
+    return _Pruner(schemas.definition(_OBJECT_META))
 
 
 def _walk(
-    obj: Any, node: SchemaNode | None, path: str | None, out: list[str], embedded: bool, keep: bool
+    obj: dict[str, Any] | list[Any],
+    p: _Pruner,
+    path: LazyPath,
+    out: list[str],
+    embedded: bool,
+    keep: bool,
 ) -> None:
+    """Prune ``obj`` (an object or array) under pruner ``p``; ``keep`` keeps its unknown
+    fields, ``embedded`` treats its ``apiVersion``/``kind``/``metadata`` as a resource's."""
     if isinstance(obj, dict):
-        props = node.properties if node is not None else {}
-        ap = node.additional_properties() if node is not None else None
-        any_ap = ap is not None or (
-            node is not None and node.raw.get("additionalProperties") is True
-        )
+        props = p.props
+        if not props and p.any_ap and not embedded:  # a map: nothing to drop at this level
+            for k, v in obj.items():
+                if isinstance(v, dict | list):
+                    c = p.additional()
+                    _walk(v, c, (path, ".", k), out, c.embedded, c.keep)
+            return
         for k in list(obj):
-            here = _join(path, k)
+            v = obj[k]
             if embedded and k in _META_FIELDS:
-                if k == "metadata":
-                    _prune(obj[k], _object_meta(), here, out)
-                continue
-            if node is not None and k in props:
-                _prune(obj[k], node.field(k), here, out)
-            elif any_ap:
-                _prune(obj[k], ap, here, out)
+                if k == "metadata" and isinstance(v, dict | list):
+                    meta = _object_meta()
+                    _walk(v, meta, (path, ".", k), out, meta.embedded, meta.keep)
+            elif k in props:
+                if isinstance(v, dict | list):
+                    c = p.children[k]
+                    _walk(v, c, (path, ".", k), out, c.embedded, c.keep)
+            elif p.any_ap:
+                if isinstance(v, dict | list):
+                    c = p.additional()
+                    _walk(v, c, (path, ".", k), out, c.embedded, c.keep)
             elif not keep:
                 # Undeclared top-level apiVersion/kind/metadata go silently: the server
                 # owns them. Anything else is reported.
                 if k not in _META_FIELDS or path is not None:
-                    out.append(here)
+                    out.append(render_path((path, ".", k)) or "")
                 del obj[k]
-    elif isinstance(obj, list):
-        items = node.items() if node is not None else None
+    else:
+        # Below preserve-unknown-fields (``keep``), array items keep their unknown fields
+        # too (the Go algorithm's skipPrune recurses into items in the same mode), and
+        # without an items schema there is nothing to walk.
+        items = p.items()
+        if keep and items is None:
+            return
+        c = items if items is not None else _UNKNOWN
         for i, v in enumerate(obj):
-            here = f"{path or ''}[{i}]"
-            if not keep:
-                _prune(v, items, here, out)
-            elif items is not None:
-                # Below preserve-unknown-fields, array items keep their unknown fields too
-                # (the Go algorithm's skipPrune recurses into items in the same mode).
-                _walk(v, items, here, out, items.embedded_resource, keep=True)
+            if isinstance(v, dict | list):
+                _walk(v, c, (path, "[", i), out, c.embedded, keep or c.keep)

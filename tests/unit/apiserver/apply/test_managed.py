@@ -1,5 +1,5 @@
 """Tests for pilothouse.apiserver.apply.managed: managedFields tracking of non-apply writes
-(create/update/patch), entry encoding, comparison, capping and the default manager name."""
+(create/update/patch), reset fields and the default manager name."""
 
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 
 from pilothouse.apiserver import schemas
-from pilothouse.apiserver.apply.fieldpath import FieldSet, PathElement
+from pilothouse.apiserver.apply.fieldpath import PathElement
 from pilothouse.apiserver.apply.managed import (
-    ManagedEntry,
-    ManagerKey,
-    cap_update_managers,
-    compare,
-    decode_managed_fields,
     default_manager,
-    encode_managed_fields,
     record_update,
     reset_fields_for,
 )
@@ -183,80 +177,3 @@ def test_managed_fields_sent_by_the_client_win_and_reset() -> None:
     # Undecodable or absent managedFields fall back to the live ones.
     bogus = _with(old, [{"manager": "m", "operation": "Bogus"}])
     assert record_update(old, bogus, "x", "v1", T2) == old["metadata"]["managedFields"]
-
-
-def test_decode_validates_entries() -> None:
-    with pytest.raises(ValueError, match="operation"):
-        decode_managed_fields([{"operation": "Patch", "apiVersion": "v1"}])
-    with pytest.raises(ValueError, match="apiVersion"):
-        decode_managed_fields([{"operation": "Update"}])
-    with pytest.raises(ValueError, match="fieldsType"):
-        decode_managed_fields([{"operation": "Update", "apiVersion": "v1"}])
-    with pytest.raises(ValueError, match="invalid fieldsType"):
-        decode_managed_fields([{"operation": "Update", "apiVersion": "v1", "fieldsType": "X"}])
-
-
-def test_appliers_are_keyed_without_api_version() -> None:
-    entry = {"manager": "m", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}
-    managed = decode_managed_fields([dict(entry, operation="Apply")])
-    assert list(managed) == [ManagerKey("m", "Apply")]
-    managed = decode_managed_fields([dict(entry, operation="Update")])
-    assert list(managed) == [ManagerKey("m", "Update", "v1")]
-
-
-def test_encode_order() -> None:
-    fs = FieldSet.from_paths([(F("a"),)])
-    managed = {
-        ManagerKey("z", "Update", "v1"): ManagedEntry(fs, "v1", T1),
-        ManagerKey("b", "Update", "v1"): ManagedEntry(fs, "v1", T2),
-        ManagerKey("a", "Update", "v1"): ManagedEntry(fs, "v1", T2),
-        ManagerKey("y", "Apply"): ManagedEntry(fs, "v1", T3),
-    }
-    assert [e["manager"] for e in encode_managed_fields(managed)] == ["y", "z", "a", "b"]
-
-
-def test_cap_folds_oldest_updates_into_ancient_changes() -> None:
-    def fs(n: int) -> FieldSet:
-        return FieldSet.from_paths([(F(f"f{n}"),)])
-
-    managed = {
-        ManagerKey(f"m{i:02}", "Update", "v1"): ManagedEntry(
-            fs(i), "v1", f"2024-01-{i + 1:02}T00:00:00Z"
-        )
-        for i in range(12)
-    }
-    managed[ManagerKey("applier", "Apply")] = ManagedEntry(fs(99), "v1", T1)
-    cap_update_managers(managed)
-    updates = [k for k in managed if k.operation == "Update"]
-    assert len(updates) == 10
-    bucket = managed[ManagerKey("ancient-changes", "Update", "v1")]
-    assert set(bucket.fields.paths()) == {(F("f0"),), (F("f1"),), (F("f2"),)}
-    assert bucket.time == "2024-01-03T00:00:00Z"
-    assert ManagerKey("applier", "Apply") in managed
-
-
-# -- comparison --------------------------------------------------------------------------------
-
-
-def test_compare_reports_new_containers_as_added() -> None:
-    dep = schemas.builtin_schema("apps/v1", "Deployment")
-    old: dict[str, Any] = {"spec": {"replicas": 1, "paused": True}}
-    new = {
-        "spec": {
-            "replicas": 2,
-            "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}},
-        }
-    }
-    c = compare(old, new, dep)
-    item = (F("spec"), F("template"), F("spec"), F("containers"), K({"name": "a"}))
-    assert set(c.modified.paths()) == {(F("spec"), F("replicas"))}
-    assert set(c.removed.paths()) == {(F("spec"), F("paused"))}
-    assert (*item, F("image")) in set(c.added.paths())
-    assert item in set(c.added.paths())
-    assert (F("spec"), F("template")) in set(c.added.paths())
-
-
-def test_compare_keeps_null_and_empty_apart() -> None:
-    c = compare({"a": None}, {"a": {}}, None)
-    assert set(c.modified.paths()) == {(F("a"),)}
-    assert compare({"a": [1, 2]}, {"a": [1, 2.0]}, None).modified.empty

@@ -16,12 +16,12 @@ from pilothouse.apiserver import schemas
 from pilothouse.apiserver.apply.apply import (
     LAST_APPLIED,
     ApplyConflict,
-    merge,
-    remove_items,
     server_side_apply,
 )
-from pilothouse.apiserver.apply.fieldpath import FieldSet, PathElement, fields_of
+from pilothouse.apiserver.apply.fieldpath import FieldSet, PathElement
 from pilothouse.apiserver.apply.managed import record_update, reset_fields_for
+from pilothouse.apiserver.apply.merge import merge, remove_items
+from pilothouse.apiserver.apply.typed import fields_of
 from pilothouse.apiserver.errors import ApiError
 
 T1, T2, T3 = "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pilothouse.apiserver import schemas
 from pilothouse.apiserver.errors import ApiError
-from pilothouse.apiserver.patch import mergepatch, strategic
+from pilothouse.apiserver.patch import mergepatch, strategic, strategic_diff
 from pilothouse.apiserver.patch.jsonpatch import INVALID_MESSAGE, json_equal
 
 DEPLOYMENT = schemas.builtin_schema("apps/v1", "Deployment")
@@ -509,7 +509,7 @@ def test_create_two_way_matches_kubectl() -> None:
     spec["containers"].append({"name": "new", "image": "n:1"})
     spec["volumes"] = [{"name": "data", "configMap": {"name": "cm"}}]
     modified["spec"]["strategy"] = {"type": "Recreate"}
-    patch = strategic.create_two_way(original, modified, DEPLOYMENT)
+    patch = strategic_diff.create_two_way(original, modified, DEPLOYMENT)
     assert patch == {
         "metadata": {"labels": {"tier": "backend"}},
         "spec": {
@@ -549,7 +549,7 @@ def test_create_two_way_rejects_undiffable_lists() -> None:
     original = {"metadata": {"ownerReferences": [{"kind": "X"}]}}
     modified = {"metadata": {"ownerReferences": [{"kind": "Y"}]}}
     with pytest.raises(ValueError, match="does not contain declared merge key: uid"):
-        strategic.create_two_way(original, modified, DEPLOYMENT)
+        strategic_diff.create_two_way(original, modified, DEPLOYMENT)
 
 
 NAMES = st.sampled_from(["a", "b", "c", "d", "e"])
@@ -628,9 +628,9 @@ DEPLOYMENTS = st.fixed_dictionaries(
 @settings(max_examples=300)
 @given(DEPLOYMENTS, DEPLOYMENTS)
 def test_two_way_patches_round_trip(original: dict[str, Any], modified: dict[str, Any]) -> None:
-    patch = strategic.create_two_way(original, modified, DEPLOYMENT)
+    patch = strategic_diff.create_two_way(original, modified, DEPLOYMENT)
     assert json_equal(strategic.apply(original, patch, DEPLOYMENT), modified)
-    assert strategic.create_two_way(modified, copy.deepcopy(modified), DEPLOYMENT) == {}
+    assert strategic_diff.create_two_way(modified, copy.deepcopy(modified), DEPLOYMENT) == {}
 
 
 JSON_SCALARS = st.booleans() | st.integers(-3, 3) | st.text(max_size=3)
