@@ -18,12 +18,14 @@ from collections.abc import Iterator
 from pilothouse.apiserver import resources, schemas
 
 #: (lightkube module, served) -- the GA group versions kube-apiserver enables by default.
-#: One version per group resource: serving two would need conversion between them.
+#: One version per group resource, except where conversion.py converts between them.
 _MODULES = (
     "core_v1",
     "apps_v1",
     "batch_v1",
     "autoscaling_v2",
+    # Served beside v2 for `kubectl autoscale`; stored as v2 (see conversion.py).
+    "autoscaling_v1",
     "policy_v1",
     "coordination_v1",
     "storage_v1",

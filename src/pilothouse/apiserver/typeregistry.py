@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pilothouse.apiserver import catalog, resources
+from pilothouse.apiserver import catalog, conversion, resources
 
 
 class TypeRegistry:
@@ -31,11 +31,16 @@ class TypeRegistry:
         return self._by_kind.get((api_version, kind))
 
     def by_group_resource(self, group_resource: str) -> resources.ResourceType | None:
+        """The version objects of ``group_resource`` are stored as (any served version of
+        a custom resource)."""
         plural, _, group = group_resource.partition(".")
+        found = None
         for rt in self._by_path.values():
             if rt.plural == plural and rt.group == group:
-                return rt
-        return None
+                if not conversion.needed(rt):
+                    return rt
+                found = found or rt
+        return found
 
     def all(self) -> list[resources.ResourceType]:
         return list(self._by_path.values())

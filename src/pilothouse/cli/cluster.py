@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import pathlib
 import signal
 import time
@@ -20,10 +21,21 @@ DEFAULT_STATE = pathlib.Path(".pilothouse/cluster")
 DEFAULT_KUBECONFIG = pathlib.Path(".pilothouse/kubeconfig")
 
 
+def _tune_gc() -> None:
+    """A server process holds one long-lived Python object or more per stored object. With
+    CPython's default thresholds the cyclic collector rescans all of them ever more often as
+    the store grows (measured: creates/s fell by a third between 10k and 30k objects), though
+    stored records form no cycles. Collect young objects less eagerly, and move everything
+    loaded at start-up out of the collector's sight."""
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
+
+
 async def _serve(config: server_mod.ServerConfig, kubeconfig: pathlib.Path) -> None:
     started = time.perf_counter()
     server = server_mod.APIServer(config)
     await server.start()
+    _tune_gc()
     path = server.write_kubeconfig(kubeconfig)
     console.print(
         f"[bold green]pilothouse API server[/] listening on [cyan]{server.url}[/] "

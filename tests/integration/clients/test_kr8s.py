@@ -28,9 +28,10 @@ async def api(cluster: ServerThread) -> AsyncIterator[kr8s.asyncio.Api]:
             await client._session.aclose()
 
 
-async def _namespace(api: kr8s.asyncio.Api, name: str) -> None:
+async def _namespace(api: kr8s.asyncio.Api, name: str) -> Namespace:
     ns = await Namespace({"metadata": {"name": name}}, api=api)
     await ns.create()
+    return ns
 
 
 def _deployment(name: str, namespace: str, replicas: int = 1) -> dict[str, Any]:
@@ -164,8 +165,7 @@ async def _gone(obj: Any) -> bool:
 
 
 async def test_watch_events(api: kr8s.asyncio.Api) -> None:
-    await _namespace(api, "w8")
-    start = [o async for o in api.get("namespaces", "w8")][0].metadata.resourceVersion
+    start = (await _namespace(api, "w8")).metadata.resourceVersion
     events: list[tuple[str, str, str | None]] = []
 
     async def consume() -> None:

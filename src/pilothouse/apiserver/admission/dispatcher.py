@@ -67,16 +67,29 @@ class Dispatcher:
         """Release the HTTP session; idempotent."""
         await self._client.close()
 
-    async def mutate(self, attrs: Attributes) -> tuple[dict[str, Any] | None, list[str]]:
-        """Run the mutating webhooks; returns the (possibly new) object and warnings."""
+    async def mutate(
+        self,
+        attrs: Attributes,
+        redecode: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[dict[str, Any] | None, list[str]]:
+        """Run the mutating webhooks; returns the (possibly new) object and warnings.
+
+        ``redecode`` is applied in place to every patched object before the next webhook
+        sees it: kube-apiserver decodes each patch result again, which prunes and defaults
+        what the webhook added.
+        """
         if is_exempt(attrs):
             return attrs.obj, []
         hooks = self._hooks("mutating")
         warnings: list[str] = []
         state = _Reinvocation()
-        attrs = await self._mutating_round(attrs, hooks, state, warnings, reinvoking=False)
+        attrs = await self._mutating_round(
+            attrs, hooks, state, warnings, reinvoking=False, redecode=redecode
+        )
         if state.needed:
-            attrs = await self._mutating_round(attrs, hooks, state, warnings, reinvoking=True)
+            attrs = await self._mutating_round(
+                attrs, hooks, state, warnings, reinvoking=True, redecode=redecode
+            )
         return attrs.obj, warnings
 
     async def validate(self, attrs: Attributes) -> list[str]:
@@ -106,6 +119,7 @@ class Dispatcher:
         state: _Reinvocation,
         warnings: list[str],
         reinvoking: bool,
+        redecode: Callable[[dict[str, Any]], None] | None = None,
     ) -> Attributes:
         for hook in hooks:
             if not self._matcher.should_call(hook, attrs):
@@ -121,6 +135,8 @@ class Dispatcher:
                 if response.get("allowed") is not True:
                     raise denial(hook.name, response.get("status"))
                 patched = self._apply_patch(hook, attrs, response)
+                if patched is not None and redecode is not None:
+                    redecode(patched)
                 if patched is not None and patched != attrs.obj:
                     attrs = replace(attrs, obj=patched)
                     changed = True

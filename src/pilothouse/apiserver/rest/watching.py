@@ -31,6 +31,7 @@ from pilothouse.apiserver.store import records, watch
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 1800.0
+_LIVENESS_CHECK = 5.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
@@ -186,7 +187,12 @@ async def serve(
             if now >= deadline:
                 break
             wait_for = min(deadline, next_bookmark if bookmarks else deadline) - now
-            await watcher.wait(max(wait_for, 0.0))
+            # aiohttp does not cancel a handler whose client left; look every few seconds
+            # so an idle watch of a departed client does not stay subscribed for its timeout.
+            await watcher.wait(min(max(wait_for, 0.0), _LIVENESS_CHECK))
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                break
             lines = watcher.drain()
             if lines:
                 if convert is not None:

@@ -55,7 +55,9 @@ def schema_for(rt: resources.ResourceType) -> schemas.SchemaNode | None:
     return _schema(rt)
 
 
-def _decode_semantics(ctx: context.RequestContext, obj: dict[str, Any]) -> None:
+def _decode_semantics(
+    ctx: context.RequestContext, obj: dict[str, Any], *, report_unknown: bool = True
+) -> None:
     rt = ctx.rt
     schema = schema_for(rt)
     if schema is None:
@@ -65,7 +67,7 @@ def _decode_semantics(ctx: context.RequestContext, obj: dict[str, Any]) -> None:
         if type_errors:
             raise errors.bad_request(type_errors[0].message)
     unknown = pruning.prune(obj, schema)
-    if unknown:
+    if unknown and report_unknown:
         mode = ctx.options.field_validation
         if mode == "Strict":
             msgs = [f'unknown field "{p.lstrip(".")}"' for p in unknown]
@@ -78,7 +80,15 @@ def _decode_semantics(ctx: context.RequestContext, obj: dict[str, Any]) -> None:
     if rt.is_custom:
         defaulting.apply_defaults(obj, schema)
     else:
-        builtin.default(rt.group_resource, obj)
+        if conversion.needed(rt):
+            # Defaults are defined on the stored representation, as kube's are on its
+            # internal one.
+            stored = conversion.into(rt, obj)
+            builtin.default(rt.storage_key, stored)
+            obj.clear()
+            obj.update(conversion.out(rt, stored))
+        else:
+            builtin.default(rt.group_resource, obj)
 
 
 def _validate(ctx: context.RequestContext, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -95,7 +105,14 @@ def _validate(ctx: context.RequestContext, obj: dict[str, Any], old: dict[str, A
             # Like kube: rules are not evaluated on an object whose shape is already wrong.
             causes += [blocked] if blocked else cel.validate_cel(obj, old, schema)
     else:
-        causes += builtin.validate(rt.group_resource, obj, old)
+        if conversion.needed(rt):
+            causes += builtin.validate(
+                rt.storage_key,
+                conversion.into(rt, obj),
+                conversion.into(rt, old) if old is not None else None,
+            )
+        else:
+            causes += builtin.validate(rt.group_resource, obj, old)
         if rt.group_resource == CRD_RESOURCE:
             causes += _crd_schema_causes(obj)
     if causes:
@@ -165,7 +182,12 @@ async def _admit(
 ) -> dict[str, Any]:
     if st.admission is None:
         return obj
-    mutated, warnings = await st.admission.mutate(_attrs(ctx, operation, obj, old, st))
+    mutated, warnings = await st.admission.mutate(
+        _attrs(ctx, operation, obj, old, st),
+        # kube decodes each patched object again: what a webhook adds is pruned and defaulted
+        # like what the client sent (unknown fields from a webhook are dropped silently).
+        lambda patched: _decode_semantics(ctx, patched, report_unknown=False),
+    )
     ctx.warnings.extend(warnings)
     if mutated is not None and mutated is not obj:
         # Webhooks may not move the object: keep identity fields from before.
