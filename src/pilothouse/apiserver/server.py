@@ -14,6 +14,7 @@ there, so a restarted server keeps its data, its URL's trust chain and its crede
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import pathlib
@@ -68,6 +69,9 @@ class ServerConfig:
     auth: bool = True
     fsync: bool = False
     history_size: int = 100_000
+    #: How often deleted objects' tombstones older than ``history_size`` revisions are
+    #: dropped from the durable store (kube compacts etcd every 5 minutes).
+    compaction_interval: float = 300.0
     bookmark_interval: float = 60.0
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +86,7 @@ class APIServer:
         self.state: state.ServerState | None = None
         self._runner: web.AppRunner | None = None
         self._controllers: list[Any] = []
+        self._compactor: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -110,6 +115,7 @@ class APIServer:
         for c in self._controllers:
             c.start()
         await self._bootstrap(st)
+        self._compactor = asyncio.get_running_loop().create_task(self._compact_periodically())
 
         ssl_ctx = self._ssl_context() if cfg.tls else None
         self._runner = web.AppRunner(
@@ -124,7 +130,21 @@ class APIServer:
         scheme = "https" if cfg.tls else "http"
         self.url = f"{scheme}://{cfg.host}:{self.port}"
 
+    async def _compact_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.compaction_interval)
+            assert self.state is not None
+            try:
+                await self.state.store.compact(self.config.history_size)
+            except Exception:
+                log.exception("compaction failed; retrying at the next interval")
+
     async def stop(self) -> None:
+        if self._compactor is not None:
+            self._compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._compactor
+            self._compactor = None
         st = self.state
         if st is not None:
             st.store.hub.close_all()

@@ -311,7 +311,7 @@ class Store:
 
     async def compact(self, keep: int) -> None:
         """Forget tombstones older than the newest ``keep`` revisions."""
-        await self.backend.compact(max(0, self.hub.oldest_rv, self.revision - keep))
+        await self.backend.compact(max(0, self.revision - keep), self.revision)
 
     def catch_up(self, group_resource: str, from_rv: int) -> list[records.Event] | None:
         """Events after ``from_rv`` reconstructed from the backend (after a restart), or
