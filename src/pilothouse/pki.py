@@ -80,7 +80,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_private(path: Path, data: bytes, mode: int) -> None:
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` atomically with ``mode``, never world-readable meanwhile."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -181,8 +181,8 @@ class CertificateAuthority:
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Key first: a crash in between leaves a key without a certificate, which
         # load_or_generate treats as "absent" and regenerates, never the reverse.
-        _write_private(d / CA_KEY_FILE, self.key_pem, 0o600)
-        _write_private(d / CA_CERT_FILE, self.cert_pem, 0o644)
+        write_private(d / CA_KEY_FILE, self.key_pem, 0o600)
+        write_private(d / CA_CERT_FILE, self.cert_pem, 0o644)
 
     @property
     def cert_pem(self) -> bytes:
@@ -306,8 +306,8 @@ def _load_chain(ctx: ssl.SSLContext, cert_pem: bytes | str, key_pem: bytes | str
     with tempfile.TemporaryDirectory(prefix="pilothouse-tls-") as tmp:
         cert_path = Path(tmp) / "tls.crt"
         key_path = Path(tmp) / "tls.key"
-        _write_private(cert_path, _as_bytes(cert_pem), 0o600)
-        _write_private(key_path, _as_bytes(key_pem), 0o600)
+        write_private(cert_path, _as_bytes(cert_pem), 0o600)
+        write_private(key_path, _as_bytes(key_pem), 0o600)
         ctx.load_cert_chain(cert_path, key_path)
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from pilothouse import pki
+
 TOKEN_FILE = "token"
 _LOCK_TIMEOUT = 10.0
 _LOCK_POLL = 0.05
@@ -39,20 +41,6 @@ _LOCK_POLL = 0.05
 
 def _as_bytes(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else data
-
-
-def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
@@ -144,7 +132,7 @@ def write_kubeconfig(
         base = _read_existing(p) if merge else {}
         doc = build_kubeconfig(server_url, ca_pem, token, context, base)
         data = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False).encode()
-        _atomic_write(p, data, 0o600)
+        pki.write_private(p, data, 0o600)
     return p
 
 

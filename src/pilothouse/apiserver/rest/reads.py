@@ -108,25 +108,47 @@ def check_list_rv(st: state.ServerState, query: Mapping[str, str]) -> None:
         )
     if not rv_s:
         return
-    try:
-        rv = int(rv_s)
-    except ValueError:
-        raise errors.bad_request(f"invalid resourceVersion: {rv_s!r}") from None
+    rv = parse_rv(rv_s)
     if rv > st.store.revision:
-        # kube waits briefly for the cache to catch up, then answers 504; we never lag.
-        raise errors.ApiError(
-            504,
-            "Timeout",
-            f"Too large resource version: {rv}, current: {st.store.revision}",
-            {
-                "causes": [
-                    {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
-                ],
-                "retryAfterSeconds": 1,
-            },
-        )
+        raise too_large_rv(st, rv)
     if match == "Exact" and rv != st.store.revision and rv != 0:
         raise errors.gone(f"too old resource version: {rv} ({st.store.revision})")
+
+
+def parse_rv(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.bad_request(f"invalid resourceVersion: {text!r}") from None
+
+
+def too_large_rv(st: state.ServerState, rv: int) -> errors.ApiError:
+    """kube waits briefly for its cache to catch up with a future resourceVersion, then
+    answers 504; this store never lags, so it answers at once."""
+    return errors.ApiError(
+        504,
+        "Timeout",
+        f"Too large resource version: {rv}, current: {st.store.revision}",
+        {
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
+
+
+def snapshot(
+    st: state.ServerState,
+    rt: resources.ResourceType,
+    namespace: str,
+    match: Callable[[records.Record], bool],
+) -> list[records.Record]:
+    """The matching records, in (namespace, name) order."""
+    ns = namespace if rt.namespaced and namespace else None
+    recs = [r for r in st.store.iter(rt.storage_key, ns) if match(r)]
+    recs.sort(key=lambda r: (r.namespace, r.name))
+    return recs
 
 
 def select(
@@ -144,9 +166,7 @@ def select(
     start: tuple[str, str] | None = None
     if token:
         list_rv, start = decode_continue(token)
-    ns = namespace if rt.namespaced and namespace else None
-    recs = [r for r in st.store.iter(rt.storage_key, ns) if match(r)]
-    recs.sort(key=lambda r: (r.namespace, r.name))
+    recs = snapshot(st, rt, namespace, match)
     if start is not None:
         lo, hi = 0, len(recs)
         while lo < hi:

@@ -130,29 +130,16 @@ async def serve(
     watcher: watch.Watcher | None = None
     error: errors.ApiError | None = None
     if send_initial or rv_s in ("", "0"):
-        if rv_s not in ("", "0"):
-            try:
-                min_rv = int(rv_s)
-            except ValueError:
-                raise errors.bad_request(f"invalid resourceVersion: {rv_s!r}") from None
-            if min_rv > st.store.revision:
-                raise errors.ApiError(
-                    504,
-                    "Timeout",
-                    f"Too large resource version: {min_rv}, current: {st.store.revision}",
-                )
-        recs = [r for r in st.store.iter(rt.storage_key, namespace or None) if match(r)]
-        recs.sort(key=lambda r: (r.namespace, r.name))
+        if rv_s not in ("", "0") and reads.parse_rv(rv_s) > st.store.revision:
+            raise reads.too_large_rv(st, reads.parse_rv(rv_s))
+        recs = reads.snapshot(st, rt, namespace, match)
         initial = [records.Event(records.ADDED, r, None).wire() for r in recs]
         # Snapshot and subscription happen in one synchronous step: no event can fall between.
         watcher = st.store.hub.subscribe(rt.storage_key, match, st.store.revision, replay=False)
         if send_initial:
             initial.append(_bookmark(rt, st.store.revision, initial_end=True))
     else:
-        try:
-            from_rv = int(rv_s)
-        except ValueError:
-            raise errors.bad_request(f"invalid resourceVersion: {rv_s!r}") from None
+        from_rv = reads.parse_rv(rv_s)
         try:
             watcher = st.store.hub.subscribe(rt.storage_key, match, from_rv)
         except watch.Expired as exc:

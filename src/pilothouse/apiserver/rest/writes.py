@@ -211,6 +211,25 @@ async def _admit_validate(
         ctx.warnings.extend(await st.admission.validate(_attrs(ctx, operation, obj, old, st)))
 
 
+def _record_managed_fields(
+    st: state.ServerState,
+    ctx: context.RequestContext,
+    old: dict[str, Any] | None,
+    obj: dict[str, Any],
+) -> None:
+    rt = ctx.rt
+    obj["metadata"]["managedFields"] = managed.record_update(
+        old,
+        obj,
+        manager_name(ctx),
+        rt.api_version,
+        st.now(),
+        ctx.subresource,
+        schema=schema_for(rt),
+        reset_fields=managed.reset_fields_for(ctx.subresource, rt.has_status),
+    )
+
+
 def manager_name(ctx: context.RequestContext) -> str:
     return ctx.options.field_manager or managed.default_manager(ctx.user_agent)
 
@@ -273,16 +292,7 @@ async def create(
     _validate(ctx, obj, None)
     await _admit_validate(st, ctx, "CREATE", obj, None)
     if not managed_fields_done:
-        obj["metadata"]["managedFields"] = managed.record_update(
-            None,
-            obj,
-            manager_name(ctx),
-            rt.api_version,
-            st.now(),
-            ctx.subresource,
-            schema=schema_for(rt),
-            reset_fields=managed.reset_fields_for(ctx.subresource, rt.has_status),
-        )
+        _record_managed_fields(st, ctx, None, obj)
     if ctx.options.dry_run:
         return obj
     if rt.is_custom and st.extras.get("crd_terminating", lambda _rt: False)(rt):
@@ -352,16 +362,7 @@ async def update(
     _validate(ctx, obj, old)
     await _admit_validate(st, ctx, "UPDATE", obj, old)
     if not managed_fields_done:
-        obj["metadata"]["managedFields"] = managed.record_update(
-            old,
-            obj,
-            manager_name(ctx),
-            rt.api_version,
-            st.now(),
-            ctx.subresource,
-            schema=schema_for(rt),
-            reset_fields=managed.reset_fields_for(ctx.subresource, rt.has_status),
-        )
+        _record_managed_fields(st, ctx, old, obj)
     if _unchanged(obj, old):
         return old
     if ctx.options.dry_run:
