@@ -94,7 +94,8 @@ class APIServer:
         cfg = self.config
         backend: backend_mod.Backend
         if cfg.state_dir is not None:
-            cfg.state_dir.mkdir(parents=True, exist_ok=True)
+            # Objects include Secrets: a new state directory is readable by its owner only.
+            cfg.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             backend = backend_mod.SqliteBackend(cfg.state_dir / "objects.db", fsync=cfg.fsync)
         else:
             backend = backend_mod.MemoryBackend()

@@ -31,12 +31,24 @@ class Response:
 class RawClient:
     """Blocking requests with the cluster's token and CA."""
 
-    def __init__(self, cluster: apiserver.ServerThread, *, token: str | None = None) -> None:
-        url = urllib.parse.urlsplit(cluster.url)
-        self.host = url.hostname or "127.0.0.1"
-        self.port = url.port or 443
-        self.token = cluster.server.token if token is None else token
-        self.ssl: ssl.SSLContext = pki.ssl_client_context(cluster.server.ca_pem)
+    def __init__(
+        self,
+        cluster: apiserver.ServerThread | None = None,
+        *,
+        token: str | None = None,
+        url: str = "",
+        ca_pem: bytes = b"",
+    ) -> None:
+        """Talk to ``cluster``, or to any server given by ``url``, ``token`` and ``ca_pem``."""
+        if cluster is not None:
+            url = url or cluster.url
+            ca_pem = ca_pem or cluster.server.ca_pem
+            token = cluster.server.token if token is None else token
+        parts = urllib.parse.urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 443
+        self.token = token or ""
+        self.ssl: ssl.SSLContext = pki.ssl_client_context(ca_pem)
 
     def _conn(self, timeout: float) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection(self.host, self.port, context=self.ssl, timeout=timeout)

@@ -175,6 +175,15 @@ def nonnegative(path: str, value: object) -> list[Cause]:
     return []
 
 
+def required_enum(value: object, path: str, allowed: Sequence[str]) -> list[Cause]:
+    """The ``switch``-with-Required pattern most enum fields of a PodSpec use."""
+    if value is None or value == "":
+        return [required(path)]
+    if value not in allowed:
+        return [not_supported(path, value, allowed)]
+    return []
+
+
 def inclusive_range_error(lo: int, hi: int) -> str:
     return f"must be between {lo} and {hi}, inclusive"
 

@@ -22,19 +22,27 @@ from pilothouse.apiserver.builtin._util import (
 from pilothouse.apiserver.builtin.defaults_pod import default_pod_template, default_pvc_spec
 
 
+def _default_rolling_update(
+    spec: Obj, field: str, *, max_unavailable: int | str, max_surge: int | str
+) -> None:
+    """A ``RollingUpdate`` strategy by default, and the surge/unavailable bounds of its block."""
+    strategy = ensure_dict(spec, field)
+    if strategy is None:
+        return
+    set_if_empty(strategy, "type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = ensure_dict(strategy, "rollingUpdate")
+        if rolling is not None:
+            set_if_none(rolling, "maxUnavailable", max_unavailable)
+            set_if_none(rolling, "maxSurge", max_surge)
+
+
 def default_deployments(obj: Obj) -> None:
     spec = ensure_dict(obj, "spec")
     if spec is None:
         return
     set_if_none(spec, "replicas", 1)
-    strategy = ensure_dict(spec, "strategy")
-    if strategy is not None:
-        set_if_empty(strategy, "type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = ensure_dict(strategy, "rollingUpdate")
-            if rolling is not None:
-                set_if_none(rolling, "maxUnavailable", "25%")
-                set_if_none(rolling, "maxSurge", "25%")
+    _default_rolling_update(spec, "strategy", max_unavailable="25%", max_surge="25%")
     set_if_none(spec, "revisionHistoryLimit", 10)
     set_if_none(spec, "progressDeadlineSeconds", 600)
     default_pod_template(spec.get("template"))
@@ -52,14 +60,7 @@ def default_daemonsets(obj: Obj) -> None:
     spec = ensure_dict(obj, "spec")
     if spec is None:
         return
-    strategy = ensure_dict(spec, "updateStrategy")
-    if strategy is not None:
-        set_if_empty(strategy, "type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            rolling = ensure_dict(strategy, "rollingUpdate")
-            if rolling is not None:
-                set_if_none(rolling, "maxUnavailable", 1)
-                set_if_none(rolling, "maxSurge", 0)
+    _default_rolling_update(spec, "updateStrategy", max_unavailable=1, max_surge=0)
     set_if_none(spec, "revisionHistoryLimit", 10)
     default_pod_template(spec.get("template"))
 

@@ -40,6 +40,7 @@ from pilothouse.apiserver.builtin._util import (
     not_found,
     not_supported,
     required,
+    required_enum,
 )
 from pilothouse.apiserver.builtin.validation_probes import validate_lifecycle, validate_probes
 from pilothouse.apiserver.builtin.validation_resources import (
@@ -188,7 +189,7 @@ def _validate_container_common(c: Obj, volumes: set[str], path: str) -> list[Cau
         errs += validate_dns1123_label(child(path, "name"), name)
     if not get_str(c, "image"):
         errs.append(required(child(path, "image")))
-    errs += _enum(
+    errs += required_enum(
         c.get("terminationMessagePolicy"),
         child(path, "terminationMessagePolicy"),
         TERMINATION_MESSAGE_POLICIES,
@@ -197,21 +198,12 @@ def _validate_container_common(c: Obj, volumes: set[str], path: str) -> list[Cau
     errs += validate_env(c.get("env"), child(path, "env"))
     errs += _validate_env_from(c.get("envFrom"), child(path, "envFrom"))
     errs += _validate_volume_mounts(c.get("volumeMounts"), volumes, child(path, "volumeMounts"))
-    errs += _enum(c.get("imagePullPolicy"), child(path, "imagePullPolicy"), PULL_POLICIES)
+    errs += required_enum(c.get("imagePullPolicy"), child(path, "imagePullPolicy"), PULL_POLICIES)
     errs += validate_resource_requirements(as_dict(c.get("resources")), child(path, "resources"))
     errs += validate_security_context(
         as_dict(c.get("securityContext")), child(path, "securityContext")
     )
     return errs
-
-
-def _enum(value: object, path: str, allowed: tuple[str, ...]) -> list[Cause]:
-    """The ``switch``-with-Required pattern most enum fields of a PodSpec use."""
-    if value is None or value == "":
-        return [required(path)]
-    if value not in allowed:
-        return [not_supported(path, value, allowed)]
-    return []
 
 
 def _validate_ports(ports: object, path: str) -> list[Cause]:

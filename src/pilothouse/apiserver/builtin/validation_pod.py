@@ -39,6 +39,7 @@ from pilothouse.apiserver.builtin._util import (
     is_int,
     not_supported,
     required,
+    required_enum,
 )
 from pilothouse.apiserver.builtin.validation_container import (
     validate_containers,
@@ -157,8 +158,8 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
         child(path, "initContainers"),
     )
     errs += validate_ephemeral_containers(spec, volumes, child(path, "ephemeralContainers"))
-    errs += _enum(spec.get("restartPolicy"), child(path, "restartPolicy"), RESTART_POLICIES)
-    errs += _enum(spec.get("dnsPolicy"), child(path, "dnsPolicy"), DNS_POLICIES)
+    errs += required_enum(spec.get("restartPolicy"), child(path, "restartPolicy"), RESTART_POLICIES)
+    errs += required_enum(spec.get("dnsPolicy"), child(path, "dnsPolicy"), DNS_POLICIES)
     errs += validate_labels(spec.get("nodeSelector"), child(path, "nodeSelector"))
     security = as_dict(spec.get("securityContext"))
     if security is not None:
@@ -209,7 +210,7 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
     if priority_class:
         errs += validate_dns1123_subdomain(child(path, "priorityClassName"), priority_class)
     if spec.get("preemptionPolicy") is not None:
-        errs += _enum(
+        errs += required_enum(
             spec.get("preemptionPolicy"),
             child(path, "preemptionPolicy"),
             ("PreemptLowerPriority", "Never"),
@@ -223,14 +224,6 @@ def validate_pod_spec(spec: Obj, path: str) -> list[Cause]:
             not_supported(child(path, "os", "name"), get_str(os_name, "name"), ("linux", "windows"))
         )
     return errs
-
-
-def _enum(value: object, path: str, allowed: tuple[str, ...]) -> list[Cause]:
-    if value is None or value == "":
-        return [required(path)]
-    if value not in allowed:
-        return [not_supported(path, value, allowed)]
-    return []
 
 
 def _validate_scheduling_gates(gates: object, path: str) -> list[Cause]:
