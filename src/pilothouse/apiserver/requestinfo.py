@@ -57,23 +57,16 @@ def parse(path: str, method: str, *, watch_param: bool) -> RequestInfo | None:
             return None
 
     info = RequestInfo(group=group, version=version, resource="")
-    if rest[0] == "namespaces" and len(rest) >= 3:
-        # namespaces/<ns>/<resource>/... ; but namespaces/<name>/{status,finalize} is the
-        # Namespace object's subresource.
-        if group == "" and len(rest) == 3 and rest[2] in ("status", "finalize"):
-            info.resource, info.name, info.subresource = "namespaces", rest[1], rest[2]
-        else:
+    # namespaces/<ns>/<resource>/... ; but namespaces/<name>/{status,finalize} is the
+    # Namespace object's subresource.
+    namespace_status = group == "" and len(rest) == 3 and rest[2] in ("status", "finalize")
+    if rest[0] == "namespaces" and namespace_status:
+        info.resource, info.name, info.subresource = "namespaces", rest[1], rest[2]
+    else:
+        if rest[0] == "namespaces" and len(rest) >= 3:
             info.namespace = rest[1]
             info.namespaced_path = True
             rest = rest[2:]
-            info.resource = rest[0]
-            if len(rest) > 1:
-                info.name = rest[1]
-            if len(rest) > 2:
-                info.subresource = rest[2]
-            if len(rest) > 3:
-                return None
-    else:
         info.resource = rest[0]
         if len(rest) > 1:
             info.name = rest[1]

@@ -233,12 +233,17 @@ def _validate_ports(ports: object, path: str) -> list[Cause]:
             errs += [
                 invalid(child(p, "hostPort"), host_port, m) for m in is_valid_port_num(host_port)
             ]
-        protocol = port.get("protocol")
-        if not protocol:
-            errs.append(required(child(p, "protocol")))
-        elif protocol not in PROTOCOLS:
-            errs.append(not_supported(child(p, "protocol"), protocol, PROTOCOLS))
+        errs += validate_protocol(port.get("protocol"), child(p, "protocol"))
     return errs
+
+
+def validate_protocol(protocol: object, path: str) -> list[Cause]:
+    """A port's ``protocol``: required, one of :data:`PROTOCOLS`."""
+    if not protocol:
+        return [required(path)]
+    if protocol not in PROTOCOLS:
+        return [not_supported(path, protocol, PROTOCOLS)]
+    return []
 
 
 def _host_port_conflicts(containers: list[Any], path: str) -> list[Cause]:

@@ -47,7 +47,7 @@ from pilothouse.apiserver.builtin._util import (
     string_map,
     too_long,
 )
-from pilothouse.apiserver.builtin.validation_container import PROTOCOLS
+from pilothouse.apiserver.builtin.validation_container import validate_protocol
 from pilothouse.apiserver.builtin.validation_pod import validate_pod_template_spec
 from pilothouse.apiserver.errors import Cause
 
@@ -344,9 +344,5 @@ def validate_endpoints(obj: Obj, old: Obj | None) -> list[Cause]:
                 invalid(child(pp, "port"), port.get("port"), m)
                 for m in is_valid_port_num(port.get("port"))
             ]
-            protocol = port.get("protocol")
-            if not protocol:
-                errs.append(required(child(pp, "protocol")))
-            elif protocol not in PROTOCOLS:
-                errs.append(not_supported(child(pp, "protocol"), protocol, PROTOCOLS))
+            errs += validate_protocol(port.get("protocol"), child(pp, "protocol"))
     return errs

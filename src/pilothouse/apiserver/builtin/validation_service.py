@@ -41,7 +41,7 @@ from pilothouse.apiserver.builtin._util import (
     not_supported,
     required,
 )
-from pilothouse.apiserver.builtin.validation_container import PROTOCOLS
+from pilothouse.apiserver.builtin.validation_container import validate_protocol
 from pilothouse.apiserver.errors import Cause
 
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
@@ -140,11 +140,7 @@ def _validate_port(port: Obj, require_name: bool, names: set[str], path: str) ->
         invalid(child(path, "port"), number if is_int(number) else 0, m)
         for m in is_valid_port_num(number)
     ]
-    protocol = port.get("protocol")
-    if not protocol:
-        errs.append(required(child(path, "protocol")))
-    elif protocol not in PROTOCOLS:
-        errs.append(not_supported(child(path, "protocol"), protocol, PROTOCOLS))
+    errs += validate_protocol(port.get("protocol"), child(path, "protocol"))
     errs += validate_port_num_or_name(child(path, "targetPort"), port.get("targetPort"))
     app_protocol = port.get("appProtocol")
     if isinstance(app_protocol, str):

@@ -22,7 +22,7 @@ from pilothouse.apiserver.printers.reading import (
     Obj,
     as_int,
     as_str,
-    find_condition,
+    condition_true,
     is_deleting,
     list_at,
     map_at,
@@ -41,8 +41,7 @@ from pilothouse.apiserver.printers.registry import (
 
 
 def _job_condition(status: Obj, ctype: str) -> bool:
-    cond = find_condition(maps_at(status, "conditions"), ctype)
-    return cond is not None and cond.get("status") == "True"
+    return condition_true(maps_at(status, "conditions"), ctype)
 
 
 @register(

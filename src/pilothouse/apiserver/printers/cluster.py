@@ -22,6 +22,7 @@ from pilothouse.apiserver.printers.reading import (
     map_at,
     maps_at,
     name_of,
+    namespaced_name,
 )
 from pilothouse.apiserver.printers.registry import (
     AGE,
@@ -171,9 +172,7 @@ def _priority_class(obj: Obj, now: dt.datetime) -> list[Any]:
 def _api_service(obj: Obj, now: dt.datetime) -> list[Any]:
     # kube-aggregator's own convertor, not printers.go; same shape.
     service = map_at(obj, "spec").get("service")
-    where = "Local"
-    if isinstance(service, Mapping):
-        where = f"{as_str(service.get('namespace'))}/{as_str(service.get('name'))}"
+    where = namespaced_name(service) if isinstance(service, Mapping) else "Local"
     cond = find_condition(maps_at(obj, "status", "conditions"), "Available")
     available = "Unknown"
     if cond is not None:

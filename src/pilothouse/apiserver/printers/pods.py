@@ -19,7 +19,7 @@ from pilothouse.apiserver.printers.reading import (
     Obj,
     as_int,
     as_str,
-    find_condition,
+    condition_true,
     is_deleting,
     list_at,
     map_at,
@@ -115,8 +115,7 @@ def _pod(pod: Obj, now: dt.datetime) -> list[Any]:
         initializing = True
         break  # the first unfinished init container decides
 
-    initialized = find_condition(conditions, "Initialized")
-    if not initializing or (initialized is not None and initialized.get("status") == "True"):
+    if not initializing or condition_true(conditions, "Initialized"):
         restarts, last = sidecar_restarts, sidecar_last
         has_running = False
         # Backwards, so that the first container's state is the one reported.
@@ -154,8 +153,7 @@ def _pod(pod: Obj, now: dt.datetime) -> list[Any]:
     if gates:
         met = 0
         for gate in gates:
-            cond = next((c for c in conditions if c.get("type") == gate.get("conditionType")), None)
-            met += cond is not None and cond.get("status") == "True"
+            met += condition_true(conditions, gate.get("conditionType"))
         readiness = f"{met}/{len(gates)}"
     return [
         name_of(pod),

@@ -55,6 +55,17 @@ def is_deleting(obj: Obj) -> bool:
     return map_at(obj, "metadata").get("deletionTimestamp") is not None
 
 
-def find_condition(conditions: list[Mapping[str, Any]], ctype: str) -> Mapping[str, Any] | None:
+def find_condition(conditions: list[Mapping[str, Any]], ctype: object) -> Mapping[str, Any] | None:
     """The first condition of type ``ctype``, or None."""
     return next((c for c in conditions if c.get("type") == ctype), None)
+
+
+def condition_true(conditions: list[Mapping[str, Any]], ctype: object) -> bool:
+    """Whether the first condition of type ``ctype`` has status ``True``."""
+    cond = find_condition(conditions, ctype)
+    return cond is not None and cond.get("status") == "True"
+
+
+def namespaced_name(ref: Mapping[str, Any]) -> str:
+    """``namespace/name`` of an object reference, either part ``""`` when unset."""
+    return f"{as_str(ref.get('namespace'))}/{as_str(ref.get('name'))}"

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilothouse.apiserver.printers.format import age, quantity
-from pilothouse.apiserver.printers.reading import Obj, as_str, is_deleting, list_at, map_at, name_of
+from pilothouse.apiserver.printers.reading import (
+    Obj,
+    as_str,
+    is_deleting,
+    list_at,
+    map_at,
+    name_of,
+    namespaced_name,
+)
 from pilothouse.apiserver.printers.registry import AGE, NAME, column, register, wide
 
 
@@ -19,6 +27,10 @@ def _access_modes(modes: list[Any]) -> str:
     short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX"}
     short["ReadWriteOncePod"] = "RWOP"
     return ",".join(abbr for mode, abbr in short.items() if mode in modes)
+
+
+def _phase(obj: Obj, status: Obj) -> str:
+    return "Terminating" if is_deleting(obj) else as_str(status.get("phase"))
 
 
 def _storage_class(obj: Obj) -> str:
@@ -47,15 +59,13 @@ _PV = "core.v1.PersistentVolume"
 def _persistent_volume(obj: Obj, now: dt.datetime) -> list[Any]:
     spec, status = map_at(obj, "spec"), map_at(obj, "status")
     claim = spec.get("claimRef")
-    claim_text = ""
-    if isinstance(claim, Mapping):
-        claim_text = f"{as_str(claim.get('namespace'))}/{as_str(claim.get('name'))}"
+    claim_text = namespaced_name(claim) if isinstance(claim, Mapping) else ""
     return [
         name_of(obj),
         quantity(map_at(spec, "capacity").get("storage")),
         _access_modes(list_at(spec, "accessModes")),
         as_str(spec.get("persistentVolumeReclaimPolicy")),
-        "Terminating" if is_deleting(obj) else as_str(status.get("phase")),
+        _phase(obj, status),
         claim_text,
         _storage_class(obj),
         as_str(spec.get("volumeAttributesClassName"), "<unset>"),
@@ -87,7 +97,7 @@ def _persistent_volume_claim(obj: Obj, now: dt.datetime) -> list[Any]:
     bound = bool(volume)  # capacity and modes show once the claim names its volume
     return [
         name_of(obj),
-        "Terminating" if is_deleting(obj) else as_str(status.get("phase")),
+        _phase(obj, status),
         volume,
         quantity(map_at(status, "capacity").get("storage")) if bound else "",
         _access_modes(list_at(status, "accessModes")) if bound else "",

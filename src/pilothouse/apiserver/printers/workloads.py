@@ -43,6 +43,11 @@ def _pod_template(obj: Obj, now: dt.datetime) -> list[Any]:
     return [name_of(obj), *format_containers(map_at(template, "spec")), format_labels(labels)]
 
 
+def _ready_of_wanted(spec: Obj, status: Obj) -> str:
+    """The ``Ready`` cell of Deployments and StatefulSets: ready of wanted replicas."""
+    return f"{as_int(status.get('readyReplicas'))}/{as_int(spec.get('replicas'), 1)}"
+
+
 @register(
     "apps",
     "deployments",
@@ -60,7 +65,7 @@ def _deployment(obj: Obj, now: dt.datetime) -> list[Any]:
     selector = selector_string(spec.get("selector"))
     return [
         name_of(obj),
-        f"{as_int(status.get('readyReplicas'))}/{as_int(spec.get('replicas'), 1)}",
+        _ready_of_wanted(spec, status),
         as_int(status.get("updatedReplicas")),
         as_int(status.get("availableReplicas")),
         age(obj, now),
@@ -113,10 +118,9 @@ _replicas_printer("", "replicationcontrollers", "core.v1.ReplicationController")
 )
 def _stateful_set(obj: Obj, now: dt.datetime) -> list[Any]:
     spec, status = map_at(obj, "spec"), map_at(obj, "status")
-    ready = f"{as_int(status.get('readyReplicas'))}/{as_int(spec.get('replicas'), 1)}"
     return [
         name_of(obj),
-        ready,
+        _ready_of_wanted(spec, status),
         age(obj, now),
         *format_containers(map_at(spec, "template", "spec")),
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilothouse.apiserver import conversion, errors, resources, state
-from pilothouse.apiserver.rest import context, options
+from pilothouse.apiserver.rest import context, options, writes
 from pilothouse.apiserver.store import records
 from pilothouse.apiserver.store import store as store_mod
 
@@ -58,7 +58,7 @@ async def _admit_delete(
     old: dict[str, Any],
     opts: options.DeleteOptions,
 ) -> None:
-    if st.admission is None:
+    if st.admission is None or not writes.has_webhooks(st, "validating"):
         return
     from pilothouse.apiserver import admission
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import decimal
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from pilothouse.apiserver.errors import Cause
 
@@ -158,10 +158,11 @@ def _fixed(ds: str, dp: int) -> str:
     return ds[:dp] + "." + ds[dp:]
 
 
-def _exp(ds: str, dp: int) -> str:
+def _exp(ds: str, dp: int, width: int = 2) -> str:
+    """Exponent form; ``width`` is the least number of exponent digits (``%v`` 2, JSON 1)."""
     x = dp - 1
     mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
-    return f"{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    return f"{mant}e{'-' if x < 0 else '+'}{abs(x):0{width}d}"
 
 
 def go_float(f: float) -> str:
@@ -187,9 +188,7 @@ def _go_json_float(f: float) -> str:
     ds, dp = _digits(f)
     if 1e-6 <= abs(f) < 1e21:
         return sign + _fixed(ds, dp)
-    x = dp - 1
-    mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
-    return f"{sign}{mant}e{'-' if x < 0 else '+'}{abs(x)}"
+    return sign + _exp(ds, dp, width=1)
 
 
 def _go_json_str(s: str) -> str:
@@ -207,43 +206,62 @@ def _go_json_str(s: str) -> str:
     return "".join(out) + '"'
 
 
-def go_json(v: Any) -> str:
-    """``json.Marshal`` of a JSON value (sorted keys, Go number formatting)."""
+class _GoStyle(NamedTuple):
+    """How one Go printer spells the parts of a JSON value."""
+
+    nil: str
+    fmt_float: Callable[[float], str]
+    quote: Callable[[str], str]
+    map_open: str
+    list_open: str
+    map_close: str
+    list_close: str
+    sep: str
+
+
+def _go_render(v: Any, style: _GoStyle) -> str:
     if v is None:
-        return "null"
+        return style.nil
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return _go_json_float(v)
+        return style.fmt_float(v)
     if isinstance(v, str):
-        return _go_json_str(v)
+        return style.quote(v)
     if isinstance(v, Mapping):
-        return "{" + ",".join(f"{_go_json_str(str(k))}:{go_json(v[k])}" for k in sorted(v)) + "}"
+        inner = style.sep.join(
+            f"{style.quote(str(k))}:{_go_render(v[k], style)}" for k in sorted(v)
+        )
+        return style.map_open + inner + style.map_close
     if isinstance(v, list | tuple):
-        return "[" + ",".join(go_json(x) for x in v) + "]"
-    return _go_json_str(str(v))
+        inner = style.sep.join(_go_render(x, style) for x in v)
+        return style.list_open + inner + style.list_close
+    return style.quote(str(v))
+
+
+_JSON_STYLE = _GoStyle("null", _go_json_float, _go_json_str, "{", "[", "}", "]", ",")
+_SHARP_STYLE = _GoStyle(
+    "interface {}(nil)",
+    go_float,
+    go_quote,
+    "map[string]interface {}{",
+    "[]interface {}{",
+    "}",
+    "}",
+    ", ",
+)
+
+
+def go_json(v: Any) -> str:
+    """``json.Marshal`` of a JSON value (sorted keys, Go number formatting)."""
+    return _go_render(v, _JSON_STYLE)
 
 
 def go_sharp(v: Any) -> str:
     """``%#v`` of a JSON value held in an ``interface{}``."""
-    if v is None:
-        return "interface {}(nil)"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return go_float(v)
-    if isinstance(v, str):
-        return go_quote(v)
-    if isinstance(v, Mapping):
-        inner = ", ".join(f"{go_quote(str(k))}:{go_sharp(v[k])}" for k in sorted(v))
-        return "map[string]interface {}{" + inner + "}"
-    if isinstance(v, list | tuple):
-        return "[]interface {}{" + ", ".join(go_sharp(x) for x in v) + "}"
-    return go_quote(str(v))
+    return _go_render(v, _SHARP_STYLE)
 
 
 def go_value(v: Any) -> str:
