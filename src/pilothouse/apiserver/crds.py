@@ -94,7 +94,7 @@ class CRDController:
             "crd-controller", self._reconcile
         )
         self._terminating: set[str] = set()
-        st.extras["crd_terminating"] = self.is_terminating
+        st.crd_terminating = self.is_terminating
 
     def is_terminating(self, rt: resources.ResourceType) -> bool:
         return f"{rt.plural}.{rt.group}" in self._terminating

@@ -21,7 +21,7 @@ import pathlib
 import secrets
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -73,7 +73,6 @@ class ServerConfig:
     #: dropped from the durable store (kube compacts etcd every 5 minutes).
     compaction_interval: float = 300.0
     bookmark_interval: float = 60.0
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class APIServer:
@@ -103,8 +102,7 @@ class APIServer:
         store = store_mod.Store(backend, fields_fn=_fields_fn, history_size=cfg.history_size)
         self.token = self._token() if cfg.auth else ""
         st = state.ServerState(store=store, types=types, token=self.token)
-        st.extras.update(cfg.extras)
-        st.extras.setdefault("bookmark_interval", cfg.bookmark_interval)
+        st.bookmark_interval = cfg.bookmark_interval
         st.admission = admission.Dispatcher(lambda which: self._webhook_configs(which))
         self.state = st
         store.load()

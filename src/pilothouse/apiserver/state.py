@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pilothouse.apiserver import typeregistry
+from pilothouse.apiserver import resources, typeregistry
 from pilothouse.apiserver.store import store as store_mod
 
 if TYPE_CHECKING:
@@ -38,8 +38,13 @@ class ServerState:
     new_uid: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     #: The token clients authenticate with; "" disables authentication.
     token: str = ""
-    #: Kind-specific hooks run before an object is stored (see rest.writes).
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Seconds between BOOKMARK events on watches that allow them.
+    bookmark_interval: float = 60.0
+    #: Whether a custom resource's CRD is being deleted (set by the CRD controller).
+    crd_terminating: Callable[[resources.ResourceType], bool] = lambda _rt: False
+    #: Called before an eviction deletes its pod; raises ApiError 429 to refuse it (the
+    #: simulated cluster checks PodDisruptionBudgets here).
+    eviction_check: Callable[[ServerState, dict[str, Any]], Awaitable[None]] | None = None
 
     def now(self) -> str:
         return format_time(self.clock())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pilothouse.api import jsonpath
@@ -16,10 +16,6 @@ from pilothouse.apiserver import conversion, errors, resources, state, tokens
 from pilothouse.apiserver.rest import context, deletion, options, writes
 from pilothouse.apiserver.store import records
 from pilothouse.apiserver.store import store as store_mod
-
-#: Called before an eviction deletes its pod; raises ApiError 429 to refuse it (the
-#: simulated cluster installs a PodDisruptionBudget check here).
-EvictionCheck = Callable[[state.ServerState, dict[str, Any]], Awaitable[None]]
 
 
 def _path_get(obj: Mapping[str, Any], path: str) -> Any:
@@ -185,7 +181,7 @@ async def evict(
     rec = st.store.get("pods", ctx.namespace, ctx.name)
     if rec is None:
         raise errors.not_found("pods", ctx.name)
-    check = st.extras.get("eviction_check")
+    check = st.eviction_check
     if check is not None:
         await check(st, rec.obj())
     opts = options.DeleteOptions.parse(eviction.get("deleteOptions") or {}, {})

@@ -161,7 +161,7 @@ async def serve(
         await resp.write_eof()
         return resp
     assert watcher is not None
-    interval = float(st.extras.get("bookmark_interval", 60.0))
+    interval = st.bookmark_interval
     deadline = time.monotonic() + timeout
     next_bookmark = time.monotonic() + interval
     try:

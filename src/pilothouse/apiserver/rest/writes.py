@@ -301,7 +301,7 @@ async def create(
         _record_managed_fields(st, ctx, None, obj)
     if ctx.options.dry_run:
         return obj
-    if rt.is_custom and st.extras.get("crd_terminating", lambda _rt: False)(rt):
+    if rt.is_custom and st.crd_terminating(rt):
         raise errors.method_not_allowed(
             "create not allowed while custom resource definition is terminating"
         )
