@@ -120,3 +120,17 @@ def test_deployment_scale_and_status_subresources(api: client.ApiClient) -> None
     assert patched.status.replicas == 4 and patched.spec.replicas == 4  # status changes status only
     plain = apps.patch_namespaced_deployment("d", "default", {"status": {"replicas": 0}})
     assert plain.status.replicas == 4  # the main resource ignores status
+
+
+def test_delete_collection_and_dry_run(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    for i in range(6):
+        core.create_namespaced_config_map("default", _cm(f"dc{i}", group="a" if i < 4 else "b"))
+    core.delete_collection_namespaced_config_map("default", label_selector="group=a")
+    left = sorted(i.metadata.name for i in core.list_namespaced_config_map("default").items)
+    assert left == ["dc4", "dc5"]
+    dry = core.create_namespaced_config_map("default", _cm("ghost"), dry_run="All")
+    assert dry.metadata.name == "ghost" and dry.metadata.uid
+    core.delete_namespaced_config_map("dc4", "default", dry_run="All")
+    left = sorted(i.metadata.name for i in core.list_namespaced_config_map("default").items)
+    assert left == ["dc4", "dc5"]
