@@ -201,8 +201,13 @@ class GarbageCollector:
             fins = [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer]
             obj["metadata"]["finalizers"] = fins
             try:
-                if not fins and not (
-                    rec.group_resource == "namespaces" and (obj.get("spec") or {}).get("finalizers")
+                if (
+                    not fins
+                    and not obj["metadata"].get("deletionGracePeriodSeconds")
+                    and not (
+                        rec.group_resource == "namespaces"
+                        and (obj.get("spec") or {}).get("finalizers")
+                    )
                 ):
                     await self.st.store.delete(rec.group_resource, rec.namespace, rec.name, rec.rv)
                 else:

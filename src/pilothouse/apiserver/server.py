@@ -38,6 +38,8 @@ from pilothouse.apiserver import (
     state,
     typeregistry,
 )
+from pilothouse.apiserver.simulation import base as simulation
+from pilothouse.apiserver.simulation import cluster as sim_cluster
 from pilothouse.apiserver.store import backend as backend_mod
 from pilothouse.apiserver.store import store as store_mod
 
@@ -111,6 +113,9 @@ class APIServer:
             namespaces.NamespaceController(st),
             gc.GarbageCollector(st),
         ]
+        if cfg.simulation:
+            sim = simulation.SimulationConfig(nodes=cfg.nodes, pod_start_delay=cfg.pod_start_delay)
+            self._controllers += sim_cluster.controllers(st, sim)
         for c in self._controllers:
             c.start()
         await self._bootstrap(st)

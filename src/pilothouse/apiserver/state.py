@@ -38,6 +38,8 @@ class ServerState:
     new_uid: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     #: The token clients authenticate with; "" disables authentication.
     token: str = ""
+    #: Pods bound to a node are deleted gracefully (a simulated kubelet finishes the job).
+    graceful_pods: bool = False
     #: Seconds between BOOKMARK events on watches that allow them.
     bookmark_interval: float = 60.0
     #: Whether a custom resource's CRD is being deleted (set by the CRD controller).

@@ -14,6 +14,7 @@ new finalizers meanwhile. The propagation policy becomes a finalizer, as in kube
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from pilothouse.apiserver import conversion, errors, resources, state
@@ -87,6 +88,33 @@ async def _admit_delete(
     ctx.warnings.extend(await st.admission.validate(attrs))
 
 
+def _pod_grace(
+    st: state.ServerState,
+    rt: resources.ResourceType,
+    obj: dict[str, Any],
+    opts: options.DeleteOptions,
+) -> int | None:
+    """The grace period a pod gets before it is removed, or None.
+
+    As on a real cluster, a pod bound to a node is not removed at once: it gets a
+    ``deletionTimestamp`` ``gracePeriodSeconds`` ahead (default: the pod's
+    ``terminationGracePeriodSeconds``) and stays until its kubelet confirms the containers
+    stopped, by deleting it again with grace 0. Only when a kubelet exists to do so, i.e.
+    with the simulated cluster; otherwise (and for unbound or finished pods) the pod goes
+    at once, as envtest does.
+    """
+    if rt.group_resource != "pods" or not st.graceful_pods:
+        return None
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    if opts.grace_period_seconds is not None:
+        grace = opts.grace_period_seconds
+    else:
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+    return max(int(grace), 0) or None
+
+
 async def delete(
     st: state.ServerState,
     ctx: context.RequestContext,
@@ -125,8 +153,11 @@ async def delete(
             finalizers = [f for f in finalizers if f != FOREGROUND] + [ORPHAN]
         elif policy == "Background":
             finalizers = [f for f in finalizers if f not in (FOREGROUND, ORPHAN)]
-        pending = bool(finalizers) or (
-            rt.group_resource == "namespaces" and (obj.get("spec") or {}).get("finalizers")
+        grace = _pod_grace(st, rt, obj, opts)
+        pending = (
+            bool(finalizers)
+            or bool(grace)
+            or (rt.group_resource == "namespaces" and (obj.get("spec") or {}).get("finalizers"))
         )
         if opts.dry_run:
             return (
@@ -136,14 +167,19 @@ async def delete(
             )
         try:
             if pending:
-                if meta.get("deletionTimestamp") and finalizers == list(
-                    meta.get("finalizers") or []
+                current_grace = meta.get("deletionGracePeriodSeconds")
+                shorter = grace is not None and (current_grace is None or grace < current_grace)
+                if (
+                    meta.get("deletionTimestamp")
+                    and finalizers == list(meta.get("finalizers") or [])
+                    and not shorter
                 ):
                     return obj  # already being deleted the same way
                 meta["finalizers"] = finalizers
-                if not meta.get("deletionTimestamp"):
-                    meta["deletionTimestamp"] = st.now()
-                    meta["deletionGracePeriodSeconds"] = 0
+                if not meta.get("deletionTimestamp") or shorter:
+                    when = st.clock() + datetime.timedelta(seconds=grace or 0)
+                    meta["deletionTimestamp"] = state.format_time(when)
+                    meta["deletionGracePeriodSeconds"] = grace or 0
                     if "generation" in meta:
                         meta["generation"] = int(meta["generation"]) + 1
                 if rt.group_resource == "namespaces":

@@ -376,7 +376,11 @@ async def update(
         return obj
     meta = obj["metadata"]
     try:
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds")
+        ):
             rec = await st.store.delete(rt.storage_key, old_rec.namespace, old_rec.name, old_rec.rv)
             return rec.obj()
         stored = conversion.into(rt, obj)
