@@ -66,6 +66,8 @@ class ServerConfig:
     port: int = 0
     nodes: int = 1
     simulation: bool = True
+    #: Run only these simulated-cluster controllers (None: all of them); for tests.
+    simulation_controllers: tuple[type[simulation.Controller], ...] | None = None
     pod_start_delay: float = 0.0
     tls: bool = True
     auth: bool = True
@@ -115,7 +117,7 @@ class APIServer:
         ]
         if cfg.simulation:
             sim = simulation.SimulationConfig(nodes=cfg.nodes, pod_start_delay=cfg.pod_start_delay)
-            self._controllers += sim_cluster.controllers(st, sim)
+            self._controllers += sim_cluster.controllers(st, sim, cfg.simulation_controllers)
         for c in self._controllers:
             c.start()
         await self._bootstrap(st)

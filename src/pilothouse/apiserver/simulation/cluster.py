@@ -9,8 +9,12 @@ from pilothouse.apiserver.simulation import base
 CONTROLLERS: tuple[type[base.Controller], ...] = ()
 
 
-def controllers(st: state.ServerState, config: base.SimulationConfig) -> list[base.Controller]:
-    """The simulated cluster's controllers, ready to start."""
+def controllers(
+    st: state.ServerState,
+    config: base.SimulationConfig,
+    only: tuple[type[base.Controller], ...] | None = None,
+) -> list[base.Controller]:
+    """The simulated cluster's controllers (or ``only`` these), ready to start."""
     # A simulated kubelet finishes what a graceful pod deletion starts.
     st.graceful_pods = True
-    return [cls(st, config) for cls in CONTROLLERS]
+    return [cls(st, config) for cls in (CONTROLLERS if only is None else only)]
