@@ -38,7 +38,7 @@ from pilothouse.apiserver import (
     state,
     typeregistry,
 )
-from pilothouse.apiserver.simulation import base as simulation
+from pilothouse.apiserver.simulation import base as sim_base
 from pilothouse.apiserver.simulation import cluster as sim_cluster
 from pilothouse.apiserver.store import backend as backend_mod
 from pilothouse.apiserver.store import store as store_mod
@@ -67,7 +67,7 @@ class ServerConfig:
     nodes: int = 1
     simulation: bool = True
     #: Run only these simulated-cluster controllers (None: all of them); for tests.
-    simulation_controllers: tuple[type[simulation.Controller], ...] | None = None
+    simulation_controllers: tuple[type[sim_base.Controller], ...] | None = None
     pod_start_delay: float = 0.0
     tls: bool = True
     auth: bool = True
@@ -116,7 +116,7 @@ class APIServer:
             gc.GarbageCollector(st),
         ]
         if cfg.simulation:
-            sim = simulation.SimulationConfig(nodes=cfg.nodes, pod_start_delay=cfg.pod_start_delay)
+            sim = sim_base.SimulationConfig(nodes=cfg.nodes, pod_start_delay=cfg.pod_start_delay)
             self._controllers += sim_cluster.controllers(st, sim, cfg.simulation_controllers)
         for c in self._controllers:
             c.start()
