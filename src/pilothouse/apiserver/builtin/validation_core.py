@@ -218,6 +218,9 @@ def _validate_pvc_update(obj: Obj, old: Obj) -> list[Cause]:
     if not old_spec.get("volumeName"):
         # The binder sets volumeName once.
         old_spec["volumeName"] = new_spec.get("volumeName")
+    if not old_spec.get("storageClassName"):
+        # Retroactive default StorageClass (GA in 1.28): an unset class may be set once.
+        old_spec["storageClassName"] = new_spec.get("storageClassName")
     bound = get_str(as_dict(obj.get("status")), "phase") == "Bound"
     old_storage = _storage_request(old_spec)
     new_storage = _storage_request(new_spec)

@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from pilothouse.apiserver import state
-from pilothouse.apiserver.simulation import base
+from pilothouse.apiserver.simulation import (
+    base,
+    daemonsets,
+    deployments,
+    disruption,
+    kubelet,
+    nodes,
+    replicasets,
+    scheduler,
+    statefulsets,
+    volumes,
+)
 
 #: The controllers of the simulated cluster, in start order.
-CONTROLLERS: tuple[type[base.Controller], ...] = ()
+CONTROLLERS: tuple[type[base.Controller], ...] = (
+    nodes.NodeController,
+    volumes.VolumeController,
+    statefulsets.StatefulSetController,
+    daemonsets.DaemonSetController,
+    scheduler.Scheduler,
+    kubelet.Kubelet,
+    disruption.DisruptionController,
+    replicasets.ReplicaSetController,
+    deployments.DeploymentController,
+)
 
 
 def controllers(

@@ -232,8 +232,13 @@ def test_pvc_create_and_update() -> None:
         "persistentvolumeclaims", pvc(accessModes=["ReadWriteOncePod", "ReadOnlyMany"])
     ) == ["spec.accessModes: Forbidden: may not use ReadWriteOncePod with other access modes"]
     old = stored("persistentvolumeclaims", pvc())
+    # An unset class may be set once (retroactive default StorageClass, GA in 1.28)...
+    classed = copy.deepcopy(old)
+    classed["spec"]["storageClassName"] = "fast"
+    assert check("persistentvolumeclaims", classed, old) == []
+    # ...but the rest of the spec is immutable.
     new = copy.deepcopy(old)
-    new["spec"]["storageClassName"] = "fast"
+    new["spec"]["accessModes"] = ["ReadOnlyMany"]
     assert check("persistentvolumeclaims", new, old) == [
         "spec: Forbidden: spec is immutable after creation except resources.requests and "
         "volumeAttributesClassName for bound claims"
