@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import apiserver_bench
+from bench import apiserver_bench, simulation_bench
 
-BENCHES = {"apiserver": apiserver_bench.main}
+BENCHES = {"apiserver": apiserver_bench.main, "simulation": simulation_bench.main}
 
 
 def main() -> None:

@@ -36,7 +36,9 @@ class KeyedWorker(Generic[K]):
         self._queue: collections.OrderedDict[K, None] = collections.OrderedDict()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
+        # At most one pending timer per key, the earliest: a key woken again and again by
+        # events must not pile up timers.
+        self._timers: dict[K, asyncio.TimerHandle] = {}
         self._failures: dict[K, int] = {}
         self._busy = False
 
@@ -44,7 +46,7 @@ class KeyedWorker(Generic[K]):
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        for t in self._timers:
+        for t in self._timers.values():
             t.cancel()
         self._timers.clear()
         if self._task is not None:
@@ -59,14 +61,18 @@ class KeyedWorker(Generic[K]):
 
     def enqueue_after(self, key: K, delay: float) -> None:
         loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
+        when = loop.time() + delay
+        pending = self._timers.get(key)
+        if pending is not None:
+            if pending.when() <= when:
+                return
+            pending.cancel()
 
         def fire() -> None:
-            self._timers.discard(handle)
+            self._timers.pop(key, None)
             self.enqueue(key)
 
-        handle = loop.call_later(delay, fire)
-        self._timers.add(handle)
+        self._timers[key] = loop.call_at(when, fire)
 
     @property
     def idle(self) -> bool:

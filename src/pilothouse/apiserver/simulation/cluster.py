@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pilothouse.apiserver import state
 from pilothouse.apiserver.simulation import (
+    autoscaling,
     base,
+    cronjobs,
     daemonsets,
     deployments,
     disruption,
+    endpoints,
+    jobs,
     kubelet,
     nodes,
     replicasets,
@@ -27,6 +31,11 @@ CONTROLLERS: tuple[type[base.Controller], ...] = (
     disruption.DisruptionController,
     replicasets.ReplicaSetController,
     deployments.DeploymentController,
+    jobs.JobController,
+    cronjobs.CronJobController,
+    endpoints.EndpointsController,
+    endpoints.EndpointSliceController,
+    autoscaling.HorizontalPodAutoscalerController,
 )
 
 
