@@ -38,8 +38,8 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from pilothouse.apiserver.printers.format import parse_time
 from pilothouse.apiserver.simulation import base
+from pilothouse.apiserver.simulation import deploymentstatus as ds
 from pilothouse.apiserver.simulation import podtemplates as pt
 from pilothouse.apiserver.store import records
 
@@ -62,14 +62,6 @@ _SKIP_COPY = {
 }
 
 
-def _replicas(obj: Obj) -> int:
-    return int((obj.get("spec") or {}).get("replicas", 1) or 0)
-
-
-def _st(obj: Obj, field: str) -> int:
-    return int((obj.get("status") or {}).get(field, 0) or 0)
-
-
 def _revision(rs: Obj) -> int:
     try:
         return int((rs["metadata"].get("annotations") or {}).get(REVISION, "0"))
@@ -86,12 +78,12 @@ def fenceposts(d: Obj) -> tuple[int, int]:
     strategy = d["spec"].get("strategy") or {}
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
         return 0, 0
-    return pt.fenceposts(strategy.get("rollingUpdate"), _replicas(d))
+    return pt.fenceposts(strategy.get("rollingUpdate"), ds.replicas(d))
 
 
 def max_unavailable(d: Obj) -> int:
     """``deploymentutil.MaxUnavailable``: 0 for Recreate or zero replicas."""
-    n = _replicas(d)
+    n = ds.replicas(d)
     if n == 0 or (d["spec"].get("strategy") or {}).get("type") == "Recreate":
         return 0
     return min(fenceposts(d)[1], n)
@@ -175,7 +167,7 @@ class DeploymentController(base.Controller):
         ]
         revision = max((_revision(rs) for rs in old), default=0) + 1
         surge, _ = fenceposts(d)
-        n = _replicas(d)
+        n = ds.replicas(d)
         if new is not None:
             ann = dict(new["metadata"].get("annotations") or {})
             wanted = dict(ann)
@@ -198,7 +190,7 @@ class DeploymentController(base.Controller):
                 d["metadata"]["annotations"] = {**d_ann, REVISION: str(_revision(new))}
                 await self.update(DEPLOY, d)
                 return new, True
-            if not _condition(d, "Progressing"):
+            if not ds.condition(d, "Progressing"):
                 await self._status(d, new, rs_list, ("True", "FoundNewReplicaSet", new))
                 return new, True
             return new, False
@@ -256,12 +248,12 @@ class DeploymentController(base.Controller):
 
     def _new_replicas(self, d: Obj, rs_list: list[Obj], new: Obj | None) -> int:
         """``NewRSNewReplicas``."""
-        n = _replicas(d)
+        n = ds.replicas(d)
         if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
             return n
-        current_new = _replicas(new) if new is not None else 0
+        current_new = ds.replicas(new) if new is not None else 0
         surge, _ = fenceposts(d)
-        total = sum(_replicas(rs) for rs in rs_list)
+        total = sum(ds.replicas(rs) for rs in rs_list)
         if total >= n + surge:
             return current_new
         return current_new + max(min(n + surge - total, n - current_new), 0)
@@ -269,8 +261,8 @@ class DeploymentController(base.Controller):
     async def _scale(self, d: Obj, rs: Obj, replicas: int) -> bool:
         ann = dict(rs["metadata"].get("annotations") or {})
         surge, _ = fenceposts(d)
-        wanted = dict(ann, **{DESIRED: str(_replicas(d)), MAX: str(_replicas(d) + surge)})
-        if _replicas(rs) == replicas and wanted == ann:
+        wanted = dict(ann, **{DESIRED: str(ds.replicas(d)), MAX: str(ds.replicas(d) + surge)})
+        if ds.replicas(rs) == replicas and wanted == ann:
             return False
         rs = copy.deepcopy(rs)
         rs["spec"]["replicas"] = replicas
@@ -284,9 +276,9 @@ class DeploymentController(base.Controller):
         new, stop = await self._new_rs(d, rs_list, create=False)
         if stop:
             return
-        active = [rs for rs in rs_list if _replicas(rs) > 0]
+        active = [rs for rs in rs_list if ds.replicas(rs) > 0]
         target = new if new is not None else (active[0] if len(active) == 1 else None)
-        if target is not None and len(active) <= 1 and await self._scale(d, target, _replicas(d)):
+        if target is not None and len(active) <= 1 and await self._scale(d, target, ds.replicas(d)):
             return
         await self._status(d, new, rs_list, ("Unknown", "DeploymentPaused", new))
 
@@ -295,10 +287,10 @@ class DeploymentController(base.Controller):
         if stop or new is None:
             return
         old = [rs for rs in rs_list if rs["metadata"]["uid"] != new["metadata"]["uid"]]
-        n = _replicas(d)
+        n = ds.replicas(d)
         # Scale the new ReplicaSet up (or down to the size) first.
-        want_new = n if _replicas(new) > n else self._new_replicas(d, rs_list, new)
-        if not any(_replicas(rs) for rs in old):
+        want_new = n if ds.replicas(new) > n else self._new_replicas(d, rs_list, new)
+        if not any(ds.replicas(rs) for rs in old):
             want_new = n
         if await self._scale(d, new, want_new):
             return
@@ -308,12 +300,12 @@ class DeploymentController(base.Controller):
 
     async def _scale_down_old(self, d: Obj, new: Obj, old: list[Obj]) -> bool:
         """``reconcileOldReplicaSets``: True if some old ReplicaSet was scaled."""
-        if not sum(_replicas(rs) for rs in old):
+        if not sum(ds.replicas(rs) for rs in old):
             return False
         all_rs = [new, *old]
-        all_pods = sum(_replicas(rs) for rs in all_rs)
-        min_available = _replicas(d) - max_unavailable(d)
-        new_unavailable = _replicas(new) - _st(new, "availableReplicas")
+        all_pods = sum(ds.replicas(rs) for rs in all_rs)
+        min_available = ds.replicas(d) - max_unavailable(d)
+        new_unavailable = ds.replicas(new) - ds.status_count(new, "availableReplicas")
         max_down = all_pods - min_available - new_unavailable
         if max_down <= 0:
             return False
@@ -323,22 +315,22 @@ class DeploymentController(base.Controller):
         for rs in sorted(old, key=_created):
             if cleaned >= max_down:
                 break
-            unhealthy = _replicas(rs) - _st(rs, "availableReplicas")
+            unhealthy = ds.replicas(rs) - ds.status_count(rs, "availableReplicas")
             if unhealthy <= 0:
                 continue
             down = min(unhealthy, max_down - cleaned)
-            scaled |= await self._scale(d, rs, _replicas(rs) - down)
+            scaled |= await self._scale(d, rs, ds.replicas(rs) - down)
             cleaned += down
         if scaled:
             return True
-        available = sum(_st(rs, "availableReplicas") for rs in all_rs)
+        available = sum(ds.status_count(rs, "availableReplicas") for rs in all_rs)
         budget = available - min_available
         for rs in sorted(old, key=_created):
             if budget <= 0:
                 break
-            down = min(_replicas(rs), budget)
+            down = min(ds.replicas(rs), budget)
             if down > 0:
-                scaled |= await self._scale(d, rs, _replicas(rs) - down)
+                scaled |= await self._scale(d, rs, ds.replicas(rs) - down)
                 budget -= down
         return scaled
 
@@ -351,11 +343,11 @@ class DeploymentController(base.Controller):
         ]
         scaled = False
         for rs in old:
-            if _replicas(rs):
+            if ds.replicas(rs):
                 scaled |= await self._scale(d, rs, 0)
         if scaled:
             return
-        running = sum(_st(rs, "replicas") for rs in old) > 0 or any(
+        running = sum(ds.status_count(rs, "replicas") for rs in old) > 0 or any(
             (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             for rs in old
             for p in self.owned_by(PODS, rs)
@@ -367,7 +359,7 @@ class DeploymentController(base.Controller):
             new, stop = await self._new_rs(d, rs_list, create=True)
             if stop or new is None:
                 return
-        if await self._scale(d, new, _replicas(d)):
+        if await self._scale(d, new, ds.replicas(d)):
             return
         await self._status(d, new, rs_list, None)
 
@@ -381,9 +373,9 @@ class DeploymentController(base.Controller):
             rs
             for rs in rs_list
             if (new is None or rs["metadata"]["uid"] != new["metadata"]["uid"])
-            and _replicas(rs) == 0
-            and _st(rs, "replicas") == 0
-            and rs["metadata"].get("generation", 1) <= _st(rs, "observedGeneration")
+            and ds.replicas(rs) == 0
+            and ds.status_count(rs, "replicas") == 0
+            and rs["metadata"].get("generation", 1) <= ds.status_count(rs, "observedGeneration")
         ]
         cleanable.sort(key=lambda rs: (_revision(rs), _created(rs)))
         for rs in cleanable[: max(len(cleanable) - int(limit), 0)]:
@@ -397,150 +389,17 @@ class DeploymentController(base.Controller):
         rs_list: list[Obj],
         progressing: tuple[str, str, Obj | None] | None,
     ) -> None:
-        status, complete, recheck = self._compute(d, new, rs_list, progressing)
+        status, complete, recheck = ds.compute(
+            d,
+            new,
+            rs_list,
+            progressing,
+            now=self.now(),
+            clock=self.st.clock(),
+            max_unavailable=max_unavailable(d),
+        )
         if complete and not d["spec"].get("paused") and not pt.is_terminating(d):
             await self._cleanup(d, new, rs_list)
         await self.update_status(DEPLOY, d, status)
         if recheck is not None:
             self.after((d["metadata"]["namespace"], d["metadata"]["name"]), recheck)
-
-    def _compute(
-        self,
-        d: Obj,
-        new: Obj | None,
-        rs_list: list[Obj],
-        progressing: tuple[str, str, Obj | None] | None,
-    ) -> tuple[Obj, bool, float | None]:
-        """``calculateStatus`` + ``syncRolloutStatus``: (status, complete, recheck in s)."""
-        old = d.get("status") or {}
-        n = _replicas(d)
-        if new is not None and all(
-            rs["metadata"]["uid"] != new["metadata"]["uid"] for rs in rs_list
-        ):
-            rs_list = [*rs_list, new]
-        available = sum(_st(rs, "availableReplicas") for rs in rs_list)
-        counts = {
-            "observedGeneration": d["metadata"].get("generation", 1),
-            "replicas": sum(_st(rs, "replicas") for rs in rs_list),
-            "updatedReplicas": _st(new, "replicas") if new is not None else 0,
-            "readyReplicas": sum(_st(rs, "readyReplicas") for rs in rs_list),
-            "availableReplicas": available,
-            "unavailableReplicas": max(sum(_replicas(rs) for rs in rs_list) - available, 0),
-        }
-        status: Obj = {k: v for k, v in counts.items() if v}
-        if "collisionCount" in old:
-            status["collisionCount"] = old["collisionCount"]
-        now = self.now()
-        conds = [dict(c) for c in old.get("conditions") or []]
-        if available >= n - max_unavailable(d):
-            msg = "Deployment has minimum availability."
-            conds = _set(conds, "Available", "True", "MinimumReplicasAvailable", msg, now)
-        else:
-            msg = "Deployment does not have minimum availability."
-            conds = _set(conds, "Available", "False", "MinimumReplicasUnavailable", msg, now)
-        complete = (
-            counts["updatedReplicas"] == n
-            and counts["replicas"] == n
-            and available == n
-            and counts["observedGeneration"] >= d["metadata"].get("generation", 1)
-        )
-        rs_name = new["metadata"]["name"] if new is not None else ""
-        recheck: float | None = None
-        deadline = d["spec"].get("progressDeadlineSeconds")
-        cur = _condition(d, "Progressing")
-        if progressing is not None:
-            state, reason, _ = progressing
-            msg = {
-                "NewReplicaSetCreated": f'Created new replica set "{rs_name}"',
-                "FoundNewReplicaSet": f'Found new replica set "{rs_name}"',
-                "DeploymentPaused": "Deployment is paused",
-            }[reason]
-            conds = _set(conds, "Progressing", state, reason, msg, now)
-        elif deadline is not None:
-            if cur is not None and cur.get("reason") == "DeploymentPaused":
-                msg = "Deployment is resumed"
-                conds = _set(conds, "Progressing", "Unknown", "DeploymentResumed", msg, now)
-                cur = None
-            if complete:
-                msg = f'ReplicaSet "{rs_name}" has successfully progressed.'
-                conds = _set(conds, "Progressing", "True", "NewReplicaSetAvailable", msg, now)
-            elif cur is None or _progressed(old, counts):
-                msg = f'ReplicaSet "{rs_name}" is progressing.'
-                conds = _set(conds, "Progressing", "True", "ReplicaSetUpdated", msg, now, True)
-                recheck = float(deadline) + 1.0
-            elif cur.get("reason") != "ProgressDeadlineExceeded":
-                since = parse_time(cur.get("lastUpdateTime"))
-                left = (
-                    (since - self.st.clock()).total_seconds() + float(deadline)
-                    if since is not None
-                    else 0.0
-                )
-                if left <= 0:
-                    msg = f'ReplicaSet "{rs_name}" has timed out progressing.'
-                    conds = _set(
-                        conds, "Progressing", "False", "ProgressDeadlineExceeded", msg, now
-                    )
-                else:
-                    recheck = left + 1.0
-        if deadline is None:
-            conds = [c for c in conds if c.get("type") != "Progressing" or progressing]
-        if conds:
-            status["conditions"] = conds
-        return status, complete, recheck
-
-
-def _progressed(old: Obj, new: dict[str, int]) -> bool:
-    """``DeploymentProgressing``: more updated/ready/available pods or fewer old ones."""
-
-    def o(k: str) -> int:
-        return int(old.get(k, 0) or 0)
-
-    old_old = o("replicas") - o("updatedReplicas")
-    new_old = new["replicas"] - new["updatedReplicas"]
-    return (
-        new["updatedReplicas"] > o("updatedReplicas")
-        or new["readyReplicas"] > o("readyReplicas")
-        or new["availableReplicas"] > o("availableReplicas")
-        or new_old < old_old
-    )
-
-
-def _set(
-    conds: list[Obj],
-    type_: str,
-    status: str,
-    reason: str,
-    message: str,
-    now: str,
-    touch: bool = False,
-) -> list[Obj]:
-    """``SetDeploymentCondition``: unchanged if status and reason are (unless ``touch``,
-    which refreshes lastUpdateTime as progress does); lastTransitionTime kept while the
-    status is."""
-    cur = next((c for c in conds if c.get("type") == type_), None)
-    same = cur is not None and cur.get("status") == status and cur.get("reason") == reason
-    if same and (not touch or (cur is not None and cur.get("lastUpdateTime") == now)):
-        return conds
-    when = now
-    if cur is not None and cur.get("status") == status:
-        when = cur.get("lastTransitionTime", now)
-    cond = {
-        "type": type_,
-        "status": status,
-        "lastUpdateTime": now,
-        "lastTransitionTime": when,
-        "reason": reason,
-        "message": message,
-    }
-    out = [c for c in conds if c.get("type") != type_]
-    # Kube's order: Available first, then Progressing.
-    out.append(cond)
-    out.sort(key=lambda c: {"Available": 0, "Progressing": 1}.get(c.get("type", ""), 2))
-    return out
-
-
-def _condition(d: Obj, type_: str) -> Obj | None:
-    for c in (d.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return None
