@@ -138,7 +138,7 @@ class DeploymentController(base.Controller):
         one was (its update event brings us back)."""
         adopted = False
         selector = d["spec"].get("selector")
-        for rs in self.list_objects(RS, d["metadata"]["namespace"]):
+        for rs in self.selected(RS, d["metadata"]["namespace"], selector, ""):
             refs = rs["metadata"].get("ownerReferences") or []
             if pt.is_terminating(rs) or any(r.get("controller") for r in refs):
                 continue

@@ -94,7 +94,7 @@ class ReplicaSetController(base.Controller):
         uid = rs["metadata"]["uid"]
         deleting = pt.is_terminating(rs)
         claimed: list[Obj] = []
-        for pod in self.list_objects(PODS, rs["metadata"]["namespace"]):
+        for pod in self.selected(PODS, rs["metadata"]["namespace"], selector, uid):
             if not pt.is_active(pod):
                 continue
             meta = pod["metadata"]

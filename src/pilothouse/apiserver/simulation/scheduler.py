@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pilothouse.apiserver import state
 from pilothouse.apiserver.builtin import _quantity
 from pilothouse.apiserver.rest import subresources
 from pilothouse.apiserver.simulation import base
@@ -239,6 +240,10 @@ class Scheduler(base.Controller):
     watches = ("nodes",)
     manager = "kube-scheduler"
 
+    def __init__(self, st: state.ServerState, config: base.SimulationConfig) -> None:
+        super().__init__(st, config)
+        self._decoded: dict[str, tuple[int, Mapping[str, Any]]] = {}
+
     def keys_for(self, event: records.Event) -> Iterable[base.Key]:
         rec = event.record
         if rec.group_resource == "pods":
@@ -256,8 +261,29 @@ class Scheduler(base.Controller):
 
     def _pending(self) -> list[base.Key]:
         return [
-            (r.namespace, r.name) for r in self.st.store.iter("pods") if _wants_scheduling(r.obj())
+            (r.namespace, r.name)
+            for r in self.st.store.iter("pods")
+            if not (r.fields or {}).get("spec.nodeName") and _wants_scheduling(r.obj())
         ]
+
+    def _bound_pods(self) -> dict[str, list[Mapping[str, Any]]]:
+        """Bound pods by node. Decoded pods are cached by (uid, resourceVersion): every
+        scheduling decision needs them all, and decoding thousands of pods per decision
+        made scheduling quadratic."""
+        by_node: dict[str, list[Mapping[str, Any]]] = {}
+        live: set[str] = set()
+        for r in self.st.store.iter("pods"):
+            node_name = (r.fields or {}).get("spec.nodeName")
+            if not node_name:
+                continue
+            live.add(r.uid)
+            hit = self._decoded.get(r.uid)
+            if hit is None or hit[0] != r.rv:
+                hit = self._decoded[r.uid] = (r.rv, r.obj())
+            by_node.setdefault(node_name, []).append(hit[1])
+        if len(self._decoded) > 2 * len(live) + 100:
+            self._decoded = {u: v for u, v in self._decoded.items() if u in live}
+        return by_node
 
     async def reconcile(self, key: base.Key) -> None:
         pod = self.get("pods", *key)
@@ -266,11 +292,7 @@ class Scheduler(base.Controller):
         nodes = [
             n for n in self.list_objects("nodes") if not n["metadata"].get("deletionTimestamp")
         ]
-        by_node: dict[str, list[Mapping[str, Any]]] = {}
-        for p in self.list_objects("pods"):
-            node_name = (p.get("spec") or {}).get("nodeName")
-            if node_name:
-                by_node.setdefault(node_name, []).append(p)
+        by_node = self._bound_pods()
         chosen, message = schedule(pod, nodes, by_node)
         if chosen is not None:
             binding = {
