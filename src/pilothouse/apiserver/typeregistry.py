@@ -45,9 +45,6 @@ class TypeRegistry:
     def all(self) -> list[resources.ResourceType]:
         return list(self._by_path.values())
 
-    def versions_of(self, group: str, plural: str) -> list[resources.ResourceType]:
-        return [rt for rt in self._by_path.values() if rt.group == group and rt.plural == plural]
-
     def set_custom(self, crd_name: str, types: list[resources.ResourceType]) -> None:
         """Replace the types served for one CRD (empty list: stop serving it)."""
         for rt in self._custom.pop(crd_name, []):

@@ -9,11 +9,12 @@ coroutine on the server's loop when a test needs to reach inside (the store, the
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pathlib
 import subprocess
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from pilothouse.apiserver import server as server_mod
@@ -62,6 +63,18 @@ class ServerThread:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def kubectl_json(self, *args: str) -> Any:
+        """``kubectl <args> -o json``, decoded."""
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def get_json(self, *args: str) -> Any:
+        """``kubectl get <args> -o json``, decoded."""
+        return self.kubectl_json("get", *args)
+
+    def apply(self, obj: Mapping[str, Any]) -> None:
+        """``kubectl apply`` of one object given as a dict."""
+        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60.0

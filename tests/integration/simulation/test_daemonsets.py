@@ -76,13 +76,9 @@ spec:
 """
 
 
-def _json(srv: ServerThread, *args: str) -> Any:
-    return json.loads(srv.kubectl(*args, "-o", "json").stdout)
-
-
 def _pods_by_node(srv: ServerThread) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for pod in _json(srv, "get", "pods")["items"]:
+    for pod in srv.get_json("pods")["items"]:
         node = pod_node(pod)
         assert node is not None and node not in out, pod
         out[node] = pod
@@ -118,7 +114,7 @@ def test_one_pod_per_untainted_node(sim: ServerThread) -> None:
         keys = {t["key"] for t in pod["spec"]["tolerations"]}
         assert {"node.kubernetes.io/not-ready", "node.kubernetes.io/unschedulable"} <= keys
         assert pod["metadata"]["generateName"] == "agent-"
-    status = _json(sim, "get", "ds", "agent")["status"]
+    status = sim.get_json("ds", "agent")["status"]
     assert status["desiredNumberScheduled"] == status["currentNumberScheduled"] == 2
     assert status["numberReady"] == status["numberAvailable"] == 2
     assert status["updatedNumberScheduled"] == 2
@@ -151,14 +147,14 @@ def test_toleration_and_rolling_update(sim: ServerThread) -> None:
         return True
 
     eventually(replaced)
-    assert len(_json(sim, "get", "controllerrevisions")["items"]) == 2
+    assert len(sim.get_json("controllerrevisions")["items"]) == 2
 
 
 def test_nodes_come_and_go_and_selectors(sim: ServerThread) -> None:
     _nodes(sim)
     ds = DS.replace("    spec:\n", "    spec:\n      nodeSelector: {role: edge}\n")
     sim.kubectl("apply", "-f", "-", input=ds)
-    eventually(lambda: _json(sim, "get", "ds", "agent").get("status", {}).get("observedGeneration"))
+    eventually(lambda: sim.get_json("ds", "agent").get("status", {}).get("observedGeneration"))
     assert _pods_by_node(sim) == {}
     sim.kubectl("label", "node", "node-1", "node-2", "role=edge")
     eventually(lambda: sorted(_pods_by_node(sim)) == ["node-1", "node-2"])

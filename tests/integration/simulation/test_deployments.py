@@ -7,7 +7,6 @@ not-ready to freeze a rollout mid-way.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -66,16 +65,12 @@ def sim(tmp_path: pathlib.Path) -> Iterator[ServerThread]:
         srv.stop()
 
 
-def _json(srv: ServerThread, *args: str) -> Any:
-    return json.loads(srv.kubectl(*args, "-o", "json").stdout)
-
-
 def _rs(srv: ServerThread) -> dict[str, dict[str, Any]]:
-    return {i["metadata"]["name"]: i for i in _json(srv, "get", "rs")["items"]}
+    return {i["metadata"]["name"]: i for i in srv.get_json("rs")["items"]}
 
 
 def _pods(srv: ServerThread) -> list[dict[str, Any]]:
-    return list(_json(srv, "get", "pods")["items"])
+    return list(srv.get_json("pods")["items"])
 
 
 def _rolled_out(srv: ServerThread, name: str = "web") -> None:
@@ -86,7 +81,7 @@ def _rolled_out(srv: ServerThread, name: str = "web") -> None:
 def test_create_and_rollout_status(sim: ServerThread) -> None:
     sim.kubectl("create", "deployment", "web", "--image=nginx:1", "--replicas=3")
     _rolled_out(sim)
-    d = _json(sim, "get", "deploy", "web")
+    d = sim.get_json("deploy", "web")
     st = d["status"]
     assert st["replicas"] == st["updatedReplicas"] == st["availableReplicas"] == 3
     assert st["observedGeneration"] == d["metadata"]["generation"]
@@ -138,7 +133,7 @@ def test_replicaset_replaces_deleted_pod_and_adopts_orphans(sim: ServerThread) -
     released = _pods(sim)[0]["metadata"]["name"]
     sim.kubectl("label", "pod", released, "app=other", "--overwrite")
     eventually(lambda: len([p for p in _pods(sim) if p["metadata"]["labels"]["app"] == "web"]) == 2)
-    pod = _json(sim, "get", "pod", released)
+    pod = sim.get_json("pod", released)
     assert not pod["metadata"].get("ownerReferences")
     # Relabelled back, it is adopted and an extra pod goes.
     sim.kubectl("label", "pod", released, "app=web", "--overwrite")
@@ -206,7 +201,7 @@ def test_rollout_stalls_while_new_pods_are_not_ready(sim: ServerThread) -> None:
     # Default 25%/25% of 4: surge 1, unavailable 1 -> old 3, new 2 (5 total), then stuck.
     eventually(lambda: _rs(sim)[old_name]["spec"]["replicas"] == 3)
     eventually(lambda: _rs(sim)[new_name]["spec"]["replicas"] == 2)
-    d = _json(sim, "get", "deploy", "web")
+    d = sim.get_json("deploy", "web")
     assert d["status"]["updatedReplicas"] == 2
     assert d["status"]["unavailableReplicas"] >= 1
     ReadyKubelet.hold = False
@@ -235,7 +230,7 @@ def test_rollout_undo_and_history(sim: ServerThread) -> None:
     assert revs["nginx:1"]["deployment.kubernetes.io/revision-history"] == "1"
     assert rss[next(n for n, r in rss.items() if r["spec"]["replicas"])]
     eventually(lambda: all(p["spec"]["containers"][0]["image"] == "nginx:1" for p in _pods(sim)))
-    d = _json(sim, "get", "deploy", "web")
+    d = sim.get_json("deploy", "web")
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
 
 
@@ -275,7 +270,7 @@ def test_paused_deployment_does_not_roll(sim: ServerThread) -> None:
     sim.kubectl("set", "image", "deployment/web", "nginx=nginx:2")
 
     def paused() -> bool:
-        conds = _json(sim, "get", "deploy", "web")["status"]["conditions"]
+        conds = sim.get_json("deploy", "web")["status"]["conditions"]
         return any(c["reason"] == "DeploymentPaused" for c in conds)
 
     eventually(paused)

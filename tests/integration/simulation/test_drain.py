@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -30,24 +29,15 @@ def sim(tmp_path: pathlib.Path) -> Iterator[ServerThread]:
     srv = ServerThread(cfg)
     srv.start(kubeconfig=tmp_path / "kubeconfig")
     try:
-        eventually(lambda: len(get(srv, "nodes")["items"]) == 3)
+        eventually(lambda: len(srv.get_json("nodes")["items"]) == 3)
         yield srv
     finally:
         srv.stop()
 
 
-def get(srv: ServerThread, *args: str) -> Any:
-    return json.loads(srv.kubectl("get", *args, "-o", "json").stdout)
-
-
-def apply(srv: ServerThread, obj: dict[str, Any]) -> None:
-    srv.kubectl("apply", "-f", "-", input=json.dumps(obj))
-
-
 def run_pods(srv: ServerThread, names: list[str], node: str = "node-1") -> None:
     for name in names:
-        apply(
-            srv,
+        srv.apply(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -62,8 +52,7 @@ def run_pods(srv: ServerThread, names: list[str], node: str = "node-1") -> None:
 
 
 def pdb(srv: ServerThread, name: str, **spec: Any) -> None:
-    apply(
-        srv,
+    srv.apply(
         {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
@@ -74,7 +63,7 @@ def pdb(srv: ServerThread, name: str, **spec: Any) -> None:
 
 
 def pdb_status(srv: ServerThread, name: str) -> dict[str, Any]:
-    status: dict[str, Any] = get(srv, "pdb", name).get("status") or {}
+    status: dict[str, Any] = srv.get_json("pdb", name).get("status") or {}
     return status
 
 
@@ -89,8 +78,8 @@ def test_drain_evicts_pods(sim: ServerThread) -> None:
         "--timeout=30s",
     )
     assert "node/node-1 drained" in proc.stdout
-    assert get(sim, "pods")["items"] == []
-    assert get(sim, "node", "node-1")["spec"]["unschedulable"] is True
+    assert sim.get_json("pods")["items"] == []
+    assert sim.get_json("node", "node-1")["spec"]["unschedulable"] is True
 
 
 def test_pdb_status(sim: ServerThread) -> None:
@@ -131,11 +120,11 @@ def test_pdb_blocks_drain(sim: ServerThread) -> None:
     )
     assert proc.returncode != 0
     assert "Cannot evict pod as it would violate the pod's disruption budget." in proc.stderr
-    assert len(get(sim, "pods")["items"]) == 2
+    assert len(sim.get_json("pods")["items"]) == 2
 
     state = sim.server.state
     assert state is not None
-    pod = get(sim, "pod", "a")
+    pod = sim.get_json("pod", "a")
 
     async def evict() -> None:
         await disruption.check_eviction(state, pod)
@@ -161,8 +150,7 @@ def test_eviction_spends_budget(sim: ServerThread) -> None:
         "metadata": {"labels": labels},
         "spec": {"containers": [{"name": "app", "image": "nginx"}]},
     }
-    apply(
-        sim,
+    sim.apply(
         {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
@@ -170,7 +158,7 @@ def test_eviction_spends_budget(sim: ServerThread) -> None:
             "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": template},
         },
     )
-    rs = get(sim, "rs", "web")
+    rs = sim.get_json("rs", "web")
     ref = {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
@@ -179,8 +167,7 @@ def test_eviction_spends_budget(sim: ServerThread) -> None:
         "controller": True,
     }
     for name in ("a", "b", "c"):
-        apply(
-            sim,
+        sim.apply(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -198,7 +185,7 @@ def test_eviction_spends_budget(sim: ServerThread) -> None:
     assert proc.returncode != 0
     assert "disruption budget" in proc.stderr
     # Exactly one pod went; the budget then allows no more.
-    eventually(lambda: len(get(sim, "pods")["items"]) == 2)
+    eventually(lambda: len(sim.get_json("pods")["items"]) == 2)
     eventually(lambda: pdb_status(sim, "one").get("disruptionsAllowed") == 0)
     st = pdb_status(sim, "one")
     assert (st["expectedPods"], st["desiredHealthy"], st["currentHealthy"]) == (3, 2, 2)

@@ -3,7 +3,6 @@ it), driven by unmodified kubectl."""
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Iterator
 
@@ -52,11 +51,6 @@ def sim(tmp_path: pathlib.Path) -> Iterator[ServerThread]:
         srv.stop()
 
 
-def _json(sim: ServerThread, *args: str) -> dict[str, object]:
-    out: dict[str, object] = json.loads(sim.kubectl(*args, "-o", "json").stdout)
-    return out
-
-
 def test_deployment_lifecycle_drain_and_budget(sim: ServerThread) -> None:
     sim.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=3")
     assert (
@@ -66,23 +60,23 @@ def test_deployment_lifecycle_drain_and_budget(sim: ServerThread) -> None:
     sim.kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=30s")
     sim.kubectl("scale", "deploy/web", "--replicas=5")
     sim.kubectl("rollout", "status", "deploy/web", "--timeout=30s")
-    assert len(_json(sim, "get", "pods", "-l", "app=web")["items"]) == 5  # type: ignore[arg-type]
+    assert len(sim.get_json("pods", "-l", "app=web")["items"]) == 5
     sim.kubectl("scale", "deploy/web", "--replicas=3")
-    eventually(lambda: len(_json(sim, "get", "pods", "-l", "app=web")["items"]) == 3)  # type: ignore[arg-type]
+    eventually(lambda: len(sim.get_json("pods", "-l", "app=web")["items"]) == 3)
 
     # A budget that allows no disruption blocks the drain...
     sim.kubectl("apply", "-f", "-", input=PDB)
-    eventually(lambda: _json(sim, "get", "pdb", "web")["status"]["currentHealthy"] == 3)  # type: ignore[index]
-    node = _json(sim, "get", "pods", "-l", "app=web")["items"][0]["spec"]["nodeName"]  # type: ignore[index]
+    eventually(lambda: sim.get_json("pdb", "web")["status"]["currentHealthy"] == 3)
+    node = sim.get_json("pods", "-l", "app=web")["items"][0]["spec"]["nodeName"]
     blocked = sim.kubectl("drain", node, "--timeout=3s", check=False)
     assert blocked.returncode != 0 and "disruption budget" in blocked.stderr
     # ...and once it allows one, the drain goes through and the pods move elsewhere.
     sim.kubectl("patch", "pdb", "web", "--type=merge", "-p", '{"spec":{"minAvailable":2}}')
     sim.kubectl("drain", node, "--timeout=60s")
     sim.kubectl("rollout", "status", "deploy/web", "--timeout=30s")
-    pods = _json(sim, "get", "pods", "-l", "app=web")["items"]
-    assert all(p["spec"]["nodeName"] != node for p in pods)  # type: ignore[index]
-    assert _json(sim, "get", "node", node)["spec"]["unschedulable"] is True  # type: ignore[index]
+    pods = sim.get_json("pods", "-l", "app=web")["items"]
+    assert all(p["spec"]["nodeName"] != node for p in pods)
+    assert sim.get_json("node", node)["spec"]["unschedulable"] is True
 
 
 @pytest.mark.parametrize("cascade", ["background", "foreground", "orphan"])
@@ -93,12 +87,12 @@ def test_deleting_a_deployment_with_each_propagation_policy(
     sim.kubectl("rollout", "status", "deploy/web", "--timeout=30s")
     sim.kubectl("delete", "deploy/web", f"--cascade={cascade}", "--wait=true", "--timeout=60s")
     if cascade == "orphan":
-        rs = _json(sim, "get", "rs")["items"]
-        assert len(rs) == 1 and "ownerReferences" not in rs[0]["metadata"]  # type: ignore[index]
-        assert len(_json(sim, "get", "pods")["items"]) == 2  # type: ignore[arg-type]
+        rs = sim.get_json("rs")["items"]
+        assert len(rs) == 1 and "ownerReferences" not in rs[0]["metadata"]
+        assert len(sim.get_json("pods")["items"]) == 2
     else:
-        eventually(lambda: not _json(sim, "get", "rs")["items"], message="ReplicaSets collected")
-        eventually(lambda: not _json(sim, "get", "pods")["items"], message="pods collected")
+        eventually(lambda: not sim.get_json("rs")["items"], message="ReplicaSets collected")
+        eventually(lambda: not sim.get_json("pods")["items"], message="pods collected")
 
 
 def test_statefulset_volumes_namespace_cascade_and_restart(tmp_path: pathlib.Path) -> None:
@@ -108,9 +102,9 @@ def test_statefulset_volumes_namespace_cascade_and_restart(tmp_path: pathlib.Pat
         srv.kubectl("create", "namespace", "data")
         srv.kubectl("-n", "data", "apply", "-f", "-", input=STS)
         srv.kubectl("-n", "data", "rollout", "status", "sts/db", "--timeout=30s")
-        claims = _json(srv, "-n", "data", "get", "pvc")["items"]
-        assert sorted(c["metadata"]["name"] for c in claims) == ["data-db-0", "data-db-1"]  # type: ignore[index]
-        assert all(c["status"]["phase"] == "Bound" for c in claims)  # type: ignore[index]
+        claims = srv.kubectl_json("-n", "data", "get", "pvc")["items"]
+        assert sorted(c["metadata"]["name"] for c in claims) == ["data-db-0", "data-db-1"]
+        assert all(c["status"]["phase"] == "Bound" for c in claims)
     finally:
         srv.stop()
     # The controllers pick up where they were after a restart.
@@ -119,7 +113,7 @@ def test_statefulset_volumes_namespace_cascade_and_restart(tmp_path: pathlib.Pat
         again.kubectl("-n", "data", "scale", "sts/db", "--replicas=3")
         again.kubectl("-n", "data", "rollout", "status", "sts/db", "--timeout=30s")
         again.kubectl("delete", "namespace", "data", "--wait=true", "--timeout=60s")
-        assert _json(again, "get", "pods", "-A")["items"] == []
+        assert again.get_json("pods", "-A")["items"] == []
     finally:
         again.stop()
 
@@ -129,8 +123,8 @@ def test_hpa_scales_its_deployment_when_the_metric_rises(sim: ServerThread) -> N
     sim.kubectl("set", "resources", "deploy/api", "--requests=cpu=100m")
     sim.kubectl("rollout", "status", "deploy/api", "--timeout=30s")
     sim.kubectl("autoscale", "deploy/api", "--min=2", "--max=6", "--cpu-percent=50")
-    for pod in _json(sim, "get", "pods", "-l", "app=api")["items"]:  # type: ignore[union-attr]
-        name = pod["metadata"]["name"]  # type: ignore[index]
+    for pod in sim.get_json("pods", "-l", "app=api")["items"]:
+        name = pod["metadata"]["name"]
         sim.kubectl("annotate", "pod", name, "pilothouse.dev/cpu-utilization=100", "--overwrite")
-    eventually(lambda: _json(sim, "get", "deploy", "api")["spec"]["replicas"] == 4, timeout=30)  # type: ignore[index]
+    eventually(lambda: sim.get_json("deploy", "api")["spec"]["replicas"] == 4, timeout=30)
     sim.kubectl("rollout", "status", "deploy/api", "--timeout=30s")

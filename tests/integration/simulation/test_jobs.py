@@ -110,7 +110,7 @@ def test_indexed_job(cluster: ServerThread) -> None:
     spec = {"completions": 3, "parallelism": 3, "completionMode": "Indexed"}
     cluster.kubectl("apply", "-f", "-", input=_job("idx", spec))
     cluster.kubectl("wait", "--for=condition=Complete", "job/idx", "--timeout=20s")
-    assert _get(cluster, "job", "idx")["status"]["completedIndexes"] == "0-2"  # type: ignore[index]
+    assert _get(cluster, "job", "idx")["status"]["completedIndexes"] == "0-2"
     pods = _get(cluster, "pods", "-l", "batch.kubernetes.io/job-name=idx")["items"]
     assert isinstance(pods, list)
     idx = sorted(
@@ -193,7 +193,7 @@ def test_cronjob_fires_on_schedule(cluster: ServerThread) -> None:
 
     eventually(recorded, timeout=10)
     job = _get(cluster, "job", name)
-    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"  # type: ignore[index]
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
 
 
 @pytest.mark.parametrize("policy", ["Forbid", "Replace", "Allow"])

@@ -8,7 +8,6 @@ deleted in, so ordering is asserted from events rather than by sampling.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -98,12 +97,8 @@ spec:
 {extra}"""
 
 
-def _json(srv: ServerThread, *args: str) -> Any:
-    return json.loads(srv.kubectl(*args, "-o", "json").stdout)
-
-
 def _pods(srv: ServerThread) -> dict[str, dict[str, Any]]:
-    return {p["metadata"]["name"]: p for p in _json(srv, "get", "pods")["items"]}
+    return {p["metadata"]["name"]: p for p in srv.get_json("pods")["items"]}
 
 
 def _rolled_out(srv: ServerThread) -> None:
@@ -132,7 +127,7 @@ def test_ordered_rollout_with_claims(sim: ServerThread) -> None:
         assert claims == [f"data-web-{i}"]
 
     def claims_bound() -> bool:
-        pvcs = _json(sim, "get", "pvc")["items"]
+        pvcs = sim.get_json("pvc")["items"]
         assert sorted(p["metadata"]["name"] for p in pvcs) == [
             "data-web-0",
             "data-web-1",
@@ -143,12 +138,12 @@ def test_ordered_rollout_with_claims(sim: ServerThread) -> None:
         return True
 
     eventually(claims_bound)
-    sts = _json(sim, "get", "sts", "web")
+    sts = sim.get_json("sts", "web")
     status = sts["status"]
     assert status["replicas"] == status["readyReplicas"] == status["updatedReplicas"] == 3
     assert status["currentRevision"] == status["updateRevision"]
     assert status["observedGeneration"] == sts["metadata"]["generation"]
-    revs = _json(sim, "get", "controllerrevisions")["items"]
+    revs = sim.get_json("controllerrevisions")["items"]
     assert [r["metadata"]["name"] for r in revs] == [status["updateRevision"]]
     hashes = {p["metadata"]["labels"]["controller-revision-hash"] for p in pods.values()}
     assert hashes == {status["updateRevision"]}
@@ -158,7 +153,7 @@ def test_ordered_ready_waits_for_each_ordinal(sim: ServerThread) -> None:
     OrdinalKubelet.hold = True
     sim.kubectl("apply", "-f", "-", input=_sts())
     # The reconcile that created web-0 then wrote status; web-0 is not ready, so it stops.
-    eventually(lambda: _json(sim, "get", "sts", "web").get("status", {}).get("replicas") == 1)
+    eventually(lambda: sim.get_json("sts", "web").get("status", {}).get("replicas") == 1)
     assert sorted(_pods(sim)) == ["web-0"]
     sim.kubectl("annotate", "pod", "web-0", "test/ready=1")
     eventually(lambda: sorted(_pods(sim)) == ["web-0", "web-1"])
@@ -193,13 +188,13 @@ def test_scale_down_from_highest_and_recreate(sim: ServerThread) -> None:
     assert OrdinalKubelet.deleted == ["web-3", "web-2", "web-1"]
     _rolled_out(sim)
     # Claims are retained by default.
-    assert len(_json(sim, "get", "pvc")["items"]) == 4
+    assert len(sim.get_json("pvc")["items"]) == 4
 
 
 def test_rolling_update_with_partition(sim: ServerThread) -> None:
     sim.kubectl("apply", "-f", "-", input=_sts())
     _rolled_out(sim)
-    first = _json(sim, "get", "sts", "web")["status"]["updateRevision"]
+    first = sim.get_json("sts", "web")["status"]["updateRevision"]
     sim.kubectl(
         "patch",
         "sts",
@@ -211,7 +206,7 @@ def test_rolling_update_with_partition(sim: ServerThread) -> None:
     sim.kubectl("set", "image", "sts/web", "c=nginx:2")
 
     def partitioned() -> bool:
-        st = _json(sim, "get", "sts", "web")["status"]
+        st = sim.get_json("sts", "web")["status"]
         assert st["updateRevision"] != first and st["currentRevision"] == first
         assert st["updatedReplicas"] == 1 and st["readyReplicas"] == 3, st
         return True
@@ -230,9 +225,9 @@ def test_rolling_update_with_partition(sim: ServerThread) -> None:
     assert OrdinalKubelet.deleted == ["web-2", "web-1", "web-0"]
     images = {n: p["spec"]["containers"][0]["image"] for n, p in _pods(sim).items()}
     assert set(images.values()) == {"nginx:2"}
-    st = _json(sim, "get", "sts", "web")["status"]
+    st = sim.get_json("sts", "web")["status"]
     assert st["currentRevision"] == st["updateRevision"] != first
-    assert len(_json(sim, "get", "controllerrevisions")["items"]) == 2
+    assert len(sim.get_json("controllerrevisions")["items"]) == 2
     history = sim.kubectl("rollout", "history", "sts/web").stdout
     assert "1" in history and "2" in history
 
@@ -243,9 +238,9 @@ def test_claims_deleted_with_retention_policy(sim: ServerThread) -> None:
     _rolled_out(sim)
     sim.kubectl("scale", "sts", "web", "--replicas=1")
     eventually(
-        lambda: [p["metadata"]["name"] for p in _json(sim, "get", "pvc")["items"]] == ["data-web-0"]
+        lambda: [p["metadata"]["name"] for p in sim.get_json("pvc")["items"]] == ["data-web-0"]
     )
-    owners = _json(sim, "get", "pvc", "data-web-0")["metadata"]["ownerReferences"]
+    owners = sim.get_json("pvc", "data-web-0")["metadata"]["ownerReferences"]
     assert owners[0]["kind"] == "StatefulSet"
 
 
@@ -256,11 +251,11 @@ def test_available_after_min_ready_seconds(sim: ServerThread) -> None:
     sim.kubectl("apply", "-f", "-", input=manifest)
 
     def ready() -> dict[str, Any] | None:
-        status: dict[str, Any] = _json(sim, "get", "sts", "web").get("status", {})
+        status: dict[str, Any] = sim.get_json("sts", "web").get("status", {})
         return status if status.get("readyReplicas") == 1 else None
 
     assert eventually(ready)["availableReplicas"] == 0
-    eventually(lambda: _json(sim, "get", "sts", "web")["status"]["availableReplicas"] == 1)
+    eventually(lambda: sim.get_json("sts", "web")["status"]["availableReplicas"] == 1)
 
 
 def test_revision_history_limit(sim: ServerThread) -> None:
@@ -274,7 +269,7 @@ def test_revision_history_limit(sim: ServerThread) -> None:
         _rolled_out(sim)
 
     def trimmed() -> bool:
-        revs = _json(sim, "get", "controllerrevisions")["items"]
+        revs = sim.get_json("controllerrevisions")["items"]
         assert sorted(int(r["revision"]) for r in revs) == [2, 3]
         return True
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -23,10 +22,6 @@ def sim(tmp_path: pathlib.Path) -> Iterator[ServerThread]:
         yield srv
     finally:
         srv.stop()
-
-
-def _json(srv: ServerThread, *args: str) -> Any:
-    return json.loads(srv.kubectl(*args, "-o", "json").stdout)
 
 
 def _pvc(name: str, size: str = "1Gi", extra: str = "") -> str:
@@ -56,14 +51,14 @@ spec:
 
 def _bound(srv: ServerThread, name: str) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
-        pvc: dict[str, Any] = _json(srv, "get", "pvc", name)
+        pvc: dict[str, Any] = srv.get_json("pvc", name)
         return pvc if pvc.get("status", {}).get("phase") == "Bound" else None
 
     return eventually(check)
 
 
 def test_default_storage_class(sim: ServerThread) -> None:
-    sc = eventually(lambda: _json(sim, "get", "storageclass")["items"])
+    sc = eventually(lambda: sim.get_json("storageclass")["items"])
     assert [s["metadata"]["name"] for s in sc] == ["standard"]
     assert sc[0]["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == (
         "true"
@@ -86,7 +81,7 @@ def test_dynamic_provisioning_and_delete_reclaim(sim: ServerThread) -> None:
     assert pvc["status"]["capacity"] == {"storage": "2Gi"}
     assert pvc["status"]["accessModes"] == ["ReadWriteOnce"]
     assert pvc["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] == "yes"
-    pv = _json(sim, "get", "pv", pv_name)
+    pv = sim.get_json("pv", pv_name)
     assert pv["status"]["phase"] == "Bound"
     assert pv["spec"]["claimRef"]["uid"] == uid
     assert pv["spec"]["storageClassName"] == "standard"
@@ -94,7 +89,7 @@ def test_dynamic_provisioning_and_delete_reclaim(sim: ServerThread) -> None:
     assert pv["spec"]["hostPath"]["path"] == f"/var/lib/pilothouse/{pv_name}"
     assert pv["spec"]["capacity"] == {"storage": "2Gi"}
     sim.kubectl("delete", "pvc", "data")
-    eventually(lambda: not _json(sim, "get", "pv")["items"])
+    eventually(lambda: not sim.get_json("pv")["items"])
 
 
 def test_precreated_volume_binds_smallest_fit_and_is_retained(sim: ServerThread) -> None:
@@ -105,20 +100,20 @@ def test_precreated_volume_binds_smallest_fit_and_is_retained(sim: ServerThread)
     pvc = _bound(sim, "claim")
     assert pvc["spec"]["volumeName"] == "small"
     assert pvc["status"]["capacity"] == {"storage": "3Gi"}
-    pv = _json(sim, "get", "pv", "small")
+    pv = sim.get_json("pv", "small")
     assert pv["status"]["phase"] == "Bound"
     assert pv["spec"]["claimRef"]["name"] == "claim"
-    phases = {p["metadata"]["name"]: p["status"]["phase"] for p in _json(sim, "get", "pv")["items"]}
+    phases = {p["metadata"]["name"]: p["status"]["phase"] for p in sim.get_json("pv")["items"]}
     assert phases["big"] == phases["tiny"] == "Available"
     sim.kubectl("delete", "pvc", "claim")
-    eventually(lambda: _json(sim, "get", "pv", "small")["status"]["phase"] == "Released")
+    eventually(lambda: sim.get_json("pv", "small")["status"]["phase"] == "Released")
 
 
 def test_unmatched_claim_stays_pending_until_volume_appears(sim: ServerThread) -> None:
     sim.kubectl("apply", "-f", "-", input=_pvc("later", "5Gi", "  storageClassName: manual"))
     # A class nobody provisions: the claim waits for a matching volume.
     sim.kubectl("apply", "-f", "-", input=_pv("small", "1Gi"))
-    eventually(lambda: _json(sim, "get", "pv", "small")["status"]["phase"] == "Available")
-    assert _json(sim, "get", "pvc", "later")["status"]["phase"] == "Pending"
+    eventually(lambda: sim.get_json("pv", "small")["status"]["phase"] == "Available")
+    assert sim.get_json("pvc", "later")["status"]["phase"] == "Pending"
     sim.kubectl("apply", "-f", "-", input=_pv("fits", "5Gi"))
     assert _bound(sim, "later")["spec"]["volumeName"] == "fits"

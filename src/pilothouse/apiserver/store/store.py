@@ -131,10 +131,6 @@ class Store:
             return len(by_ns.get(namespace, {}))
         return sum(len(v) for v in by_ns.values())
 
-    def namespaces_in_use(self, group_resource: str) -> list[str]:
-        by_ns = self._data.get(group_resource)
-        return [ns for ns, objs in by_ns.items() if objs] if by_ns else []
-
     # -- writes ----------------------------------------------------------------------------
 
     async def create(self, group_resource: str, obj: dict[str, Any]) -> records.Record:
