@@ -34,3 +34,6 @@ def shared_cluster(
         yield srv
     finally:
         srv.stop()
+
+
+pytest_plugins = ["pilothouse.testing.fixtures"]

@@ -1,0 +1,262 @@
+"""An informer: one list+watch of one kind, a :class:`~pilothouse.runtime.store.Store` kept
+current from it, and handlers told of every change.
+
+The loop is client-go's reflector:
+
+1. **List** (paged) and *replace* the store: objects new to the store are announced as
+   adds, objects whose resourceVersion changed as updates, objects that vanished as
+   deletes (with their last known state). A relist therefore neither loses nor repeats a
+   notification, which is what makes ``410 Gone`` safe to recover from.
+2. **Watch** from the list's resourceVersion, with bookmarks, applying each event to the
+   store and telling the handlers. The resourceVersion of every event and bookmark is
+   remembered.
+3. When the watch ends -- the server's ``timeoutSeconds`` (5-10 minutes, randomised so
+   that many informers do not reconnect at once), a dropped connection, or silence longer
+   than ``inactivity_timeout`` (a connection that died without a FIN; bookmarks keep a
+   healthy one talking) -- watch again from the remembered resourceVersion. If the server
+   answers ``410 Gone`` (that version is compacted), go back to 1.
+
+Every relist is counted (``reason`` = ``initial``, ``gone``, ``error``) through ``on_relist``
+and logged. Errors back off exponentially (0.8 s doubling to 30 s, as client-go's reflector).
+
+Handlers are called synchronously on the event loop, in event order, and must be quick (a
+controller's handler only puts keys on its queue). A handler added after the informer has
+synced is first told of every object already in the store, as client-go does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import aiohttp
+
+from pilothouse.api import kinds
+from pilothouse.client import client as client_mod
+from pilothouse.client import errors
+from pilothouse.runtime import store as store_mod
+
+log = logging.getLogger("pilothouse.informer")
+
+Obj = dict[str, Any]
+
+
+class EventHandler(Protocol):
+    def on_add(self, obj: Obj) -> None: ...
+
+    def on_update(self, old: Obj, new: Obj) -> None: ...
+
+    def on_delete(self, obj: Obj) -> None: ...
+
+
+#: Told of each relist: (kind, reason).
+RelistHook = Callable[[kinds.Kind, str], None]
+
+
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+class Informer:
+    def __init__(
+        self,
+        client: client_mod.Client,
+        kind: kinds.Kind,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
+        inactivity_timeout: float = 150.0,
+        watch_timeout: tuple[int, int] = (300, 600),
+        page_size: int = 500,
+        on_relist: RelistHook | None = None,
+    ) -> None:
+        self.client = client
+        self.kind = kind
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.metadata_only = metadata_only
+        self.inactivity_timeout = inactivity_timeout
+        self.watch_timeout = watch_timeout
+        self.page_size = page_size
+        self.on_relist = on_relist
+        self.store = store_mod.Store()
+        self.resource_version = ""
+        self.relists = 0
+        self._handlers: list[EventHandler] = []
+        self._synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Informer {self.kind} ns={self.namespace or '*'} sel={self.label_selector}>"
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def add_handler(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+        if self._synced.is_set():
+            for obj in list(self.store.values()):
+                self._call(handler.on_add, obj)
+
+    def _call(self, fn: Callable[..., None], *args: Obj) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("event handler failed", extra={"kind": str(self.kind)})
+
+    def _added(self, obj: Obj) -> None:
+        for h in self._handlers:
+            self._call(h.on_add, obj)
+
+    def _updated(self, old: Obj, new: Obj) -> None:
+        for h in self._handlers:
+            self._call(h.on_update, old, new)
+
+    def _deleted(self, obj: Obj) -> None:
+        for h in self._handlers:
+            self._call(h.on_delete, obj)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._synced.wait(), timeout)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"informer {self.kind}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        backoff = 0.0
+        need_list, reason = True, "initial"
+        while True:
+            try:
+                if need_list:
+                    await self._relist(reason)
+                    need_list = False
+                await self._watch()
+                backoff = 0.0
+            except errors.Gone:
+                need_list, reason = True, "gone"
+                log.info("watch of %s expired (410 Gone); relisting", self.kind)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, aiohttp.ClientError, errors.ApiError, OSError) as exc:
+                backoff = min(max(backoff * 2, 0.8), 30.0)
+                if isinstance(exc, errors.ApiError) and not self._synced.is_set():
+                    need_list, reason = True, "error"
+                log.warning(
+                    "watch of %s failed (%s: %s); retrying in %.1fs",
+                    self.kind,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                # A deliberate retry delay (client-go's backoff manager), not a wait for a
+                # condition.
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                if isinstance(exc, errors.ApiError) and self._synced.is_set():
+                    # An API error on a synced informer (403, 5xx) may mean our
+                    # resourceVersion is no good any more: relist to be safe.
+                    need_list, reason = True, "error"
+
+    # -- list ------------------------------------------------------------------------------
+
+    async def _relist(self, reason: str) -> None:
+        items: list[Obj] = []
+        cont: str | None = None
+        rv = ""
+        while True:
+            page = await self.client.list(
+                self.kind,
+                self.namespace,
+                label_selector=self.label_selector,
+                field_selector=self.field_selector,
+                limit=self.page_size,
+                continue_=cont,
+                metadata_only=self.metadata_only,
+            )
+            items.extend(page.items)
+            rv = rv or page.resource_version
+            cont = page.continue_
+            if not cont:
+                break
+        self.relists += 1
+        if self.on_relist is not None:
+            self.on_relist(self.kind, reason)
+        if reason != "initial":
+            log.info("relisted %s (%s): %d objects at %s", self.kind, reason, len(items), rv)
+        self._replace(items)
+        self.resource_version = rv
+        self._synced.set()
+
+    def _replace(self, items: list[Obj]) -> None:
+        seen: set[str] = set()
+        for obj in items:
+            self._normalise(obj)
+            key = store_mod.key_of(obj)
+            seen.add(key)
+            old = self.store.put(obj)
+            if old is None:
+                self._added(obj)
+            elif _rv(old) != _rv(obj):
+                self._updated(old, obj)
+        for key in [k for k in self.store.all_keys() if k not in seen]:
+            gone = self.store.remove(key)
+            if gone is not None:
+                self._deleted(gone)
+
+    def _normalise(self, obj: Obj) -> None:
+        if self.metadata_only:
+            # PartialObjectMetadata says meta.k8s.io; controllers want the real kind.
+            obj["apiVersion"] = self.kind.api_version
+            obj["kind"] = self.kind.kind
+
+    # -- watch -----------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        stream = self.client.watch(
+            self.kind,
+            self.namespace,
+            resource_version=self.resource_version,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            allow_bookmarks=True,
+            timeout_seconds=random.randint(*self.watch_timeout),
+            inactivity_timeout=self.inactivity_timeout,
+            metadata_only=self.metadata_only,
+        )
+        async for event in stream:
+            obj = event.object
+            if event.type == "BOOKMARK":
+                self.resource_version = event.resource_version or self.resource_version
+                continue
+            self._normalise(obj)
+            key = store_mod.key_of(obj)
+            if event.type == "DELETED":
+                self.store.remove(key)
+                self._deleted(obj)
+            else:
+                old = self.store.put(obj)
+                if old is None:
+                    self._added(obj)
+                else:
+                    self._updated(old, obj)
+            self.resource_version = event.resource_version or self.resource_version
