@@ -8,6 +8,7 @@ import gc
 import pathlib
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 import typer
 from rich.console import Console
@@ -31,7 +32,16 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-async def _serve(config: server_mod.ServerConfig, kubeconfig: pathlib.Path) -> None:
+#: Something to run beside the server (``pilothouse up`` runs the operator manager): called
+#: with the started server and the stop event, it runs until the event is set.
+Companion = Callable[[server_mod.APIServer, asyncio.Event], Awaitable[None]]
+
+
+async def _serve(
+    config: server_mod.ServerConfig,
+    kubeconfig: pathlib.Path,
+    companion: Companion | None = None,
+) -> None:
     started = time.perf_counter()
     server = server_mod.APIServer(config)
     await server.start()
@@ -52,7 +62,10 @@ async def _serve(config: server_mod.ServerConfig, kubeconfig: pathlib.Path) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        if companion is None:
+            await stop.wait()
+        else:
+            await companion(server, stop)
     finally:
         console.print("shutting down…")
         await server.stop()

@@ -2,33 +2,59 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import typer
 
-from pilothouse.cli import cluster
+from pilothouse.apiserver import server as server_mod
+from pilothouse.cli import cluster, run
+from pilothouse.client import config as client_config_mod
+from pilothouse.runtime import logs
+from pilothouse.runtime import manager as manager_mod
+from pilothouse.runtime import operator as operator_mod
 
 app = typer.Typer(
     help="Pilothouse: write and run Kubernetes operators in Python.", no_args_is_help=True
 )
 app.add_typer(cluster.app, name="cluster")
+app.command("run")(run.run)
+app.command("crds")(run.crds)
 
 
 @app.command("up")
 def up(
     port: int = typer.Option(0, "--port", help="Port to listen on (0: pick a free one)."),
     nodes: int = typer.Option(1, "--nodes", min=0, help="Simulated nodes."),
+    controllers: list[str] = typer.Option(
+        [],
+        "--controllers",
+        help="Operators to run: installed names or module:attribute (default: all installed).",
+    ),
+    metrics_bind_address: str = typer.Option(
+        "127.0.0.1:8080", "--metrics-bind-address", help="host:port for /metrics; 0 disables."
+    ),
 ) -> None:
-    """Start everything Pilothouse runs locally: today, the embedded cluster."""
-    cluster.up(
-        state_dir=cluster.DEFAULT_STATE,
-        memory=False,
-        host="127.0.0.1",
-        port=port,
-        kubeconfig=cluster.DEFAULT_KUBECONFIG,
-        nodes=nodes,
-        no_simulation=False,
-        pod_start_delay=0.0,
-        fsync=False,
+    """Start everything locally: the embedded cluster, and the operator manager on it."""
+    logs.configure("console")
+    try:
+        operators = operator_mod.select(run._split(controllers))
+    except operator_mod.OperatorError as exc:
+        cluster.console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    config = server_mod.ServerConfig(
+        state_dir=cluster.DEFAULT_STATE, host="127.0.0.1", port=port, nodes=nodes
     )
+    options = manager_mod.ManagerOptions(metrics_bind_address=metrics_bind_address)
+
+    async def manager(server: server_mod.APIServer, stop: asyncio.Event) -> None:
+        client_config = client_config_mod.load(cluster.DEFAULT_KUBECONFIG, "pilothouse")
+        names = ", ".join(op.name for op in operators) or "no operators installed"
+        cluster.console.print(f"operator manager: {names}")
+        await run.run_manager(client_config, operators, options, stop=stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(cluster._serve(config, cluster.DEFAULT_KUBECONFIG, manager))
 
 
 def main() -> None:

@@ -53,9 +53,10 @@ async def test_child_created_with_owner_and_status(
     async def ready() -> bool:
         obj = await kube_client.get(widgets.WIDGET, "a", "default")
         st = obj.get("status") or {}
-        return conditions.is_true(st.get("conditions"), "Ready") and st.get(
-            "observedGeneration"
-        ) == obj["metadata"]["generation"]
+        return (
+            conditions.is_true(st.get("conditions"), "Ready")
+            and st.get("observedGeneration") == obj["metadata"]["generation"]
+        )
 
     await eventually.eventually_async(ready)
 

@@ -118,3 +118,11 @@ class WidgetReconciler:
             except errors.NotFound:
                 return None
         return None
+
+
+def setup(mgr: Any) -> None:
+    """``pilothouse run --controllers widgets:setup`` entry point."""
+    rec = WidgetReconciler(mgr.client, mgr.cache)
+    mgr.builder().for_(WIDGET).owns(kinds.CONFIGMAP).with_options(
+        max_concurrent_reconciles=8
+    ).complete(rec)
