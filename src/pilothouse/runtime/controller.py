@@ -117,12 +117,17 @@ class Controller:
         self.queue.shutdown()
         await self._cancel_workers()
 
-    async def halt(self) -> None:
-        """Stop now: no reconcile starts after this returns, in-flight ones are cancelled."""
+    def halt_now(self) -> None:
+        """Stop now, synchronously: no reconcile starts after this returns, and in-flight
+        ones are cancelled (they see CancelledError at their next await)."""
         self._halted = True
         self.queue.shutdown()
         for task in list(self._inflight):
             task.cancel()
+
+    async def halt(self) -> None:
+        """:meth:`halt_now`, then wait for the workers to end."""
+        self.halt_now()
         await self._cancel_workers()
 
     async def _cancel_workers(self) -> None:

@@ -114,6 +114,7 @@ class Manager:
         self.webhook_servers: list[Server] = []
         self._runnables: list[tuple[Runnable, bool]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._leader_tasks: list[asyncio.Task[None]] = []
         self.probes = probes_mod.ProbeServer(self.metrics.render)
         self.probes.readyz["informers"] = self._informers_synced
         self._stop = asyncio.Event()
@@ -189,7 +190,7 @@ class Manager:
                     self._spawn(fn)
             if opts.leader_election:
                 self.elector = self._make_elector()
-                self._spawn(self.elector.run, critical=True)
+                self._spawn(self.elector.run)
             else:
                 await self._start_leading_work()
             await self._stop.wait()
@@ -201,7 +202,7 @@ class Manager:
     def stop(self) -> None:
         self._stop.set()
 
-    def _spawn(self, fn: Runnable, *, critical: bool = False) -> None:
+    def _spawn(self, fn: Runnable, *, leader_only: bool = False) -> None:
         async def guarded() -> None:
             try:
                 await fn()
@@ -211,7 +212,10 @@ class Manager:
                 log.exception("runnable %s failed; stopping the manager", fn)
                 self.stop()
 
-        self._tasks.append(asyncio.create_task(guarded()))
+        task = asyncio.create_task(guarded())
+        self._tasks.append(task)
+        if leader_only:
+            self._leader_tasks.append(task)
 
     def _make_elector(self) -> Any:
         opts = self.options
@@ -240,8 +244,12 @@ class Manager:
         log.error("leadership lost; halting controllers", extra={"identity": self.options.identity})
         self._lost = not self._stop.is_set()
         for ctrl in self.controllers:
-            # halt() is synchronous up to its first await: the queue is shut and in-flight
-            # reconciles are cancelled before this callback returns.
+            # Synchronously, before any other coroutine runs: no reconcile may start (or go
+            # on past its next await) once the Lease may belong to someone else.
+            ctrl.halt_now()
+        for task in self._leader_tasks:
+            task.cancel()
+        for ctrl in self.controllers:
             self._tasks.append(asyncio.create_task(ctrl.halt()))
         self.stop()
 
@@ -249,7 +257,7 @@ class Manager:
         self._leading = True
         for fn, needs_leader in self._runnables:
             if needs_leader:
-                self._spawn(fn)
+                self._spawn(fn, leader_only=True)
         await asyncio.gather(
             *(c.start(sync_timeout=self.options.cache_sync_timeout) for c in self.controllers)
         )
