@@ -84,7 +84,11 @@ async def _middleware(
             return _error(errors.unauthorized())
     request[USER_KEY] = user
     try:
-        return await handler(request)
+        resp = await handler(request)
+        warning = _deprecation(st, request.path)
+        if warning and not resp.prepared:
+            resp.headers.add("Warning", f'299 - "{warning}"')
+        return resp
     except errors.ApiError as exc:
         return _error(exc)
     except web.HTTPRequestEntityTooLarge:
@@ -94,6 +98,22 @@ async def _middleware(
     except Exception as exc:
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return _error(errors.internal(f"{type(exc).__name__}: {exc}"))
+
+
+def _deprecation(st: state.ServerState, path: str) -> str | None:
+    """kube-apiserver's warning for a request to a deprecated custom resource version."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 4 or parts[0] != "apis":
+        return None
+    group, version = parts[1], parts[2]
+    rest = parts[3:]
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        rest = rest[2:]
+    rt = st.types.lookup(group, version, rest[0])
+    if rt is None or rt.crd_version is None or not rt.crd_version.get("deprecated"):
+        return None
+    message = rt.crd_version.get("deprecationWarning")
+    return str(message) if message else f"{group}/{version} {rt.kind} is deprecated"
 
 
 async def _body(request: web.Request) -> bytes:
