@@ -36,6 +36,10 @@ from pilothouse.runtime import ratelimit as ratelimit_mod
 
 log = logging.getLogger("pilothouse.controller")
 
+class CacheSyncTimeout(RuntimeError):
+    """A controller's informers did not finish their first list in time."""
+
+
 #: Told of terminal errors: (request, error). The manager records a Warning event.
 TerminalHook = Callable[[reconcile.Request, BaseException], None]
 
@@ -98,9 +102,16 @@ class Controller:
         self._started = True
         for source, handler in self._sources:
             source.add_handler(handler)
-        await asyncio.wait_for(
-            asyncio.gather(*(s.wait_synced() for s, _ in self._sources)), sync_timeout
-        )
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(s.wait_synced() for s, _ in self._sources)), sync_timeout
+            )
+        except TimeoutError:
+            pending = ", ".join(str(s.kind) for s, _ in self._sources if not s.has_synced)
+            raise CacheSyncTimeout(
+                f"controller {self.name}: informers for {pending} did not sync within "
+                f"{sync_timeout}s (is the CRD installed? may we list and watch it?)"
+            ) from None
         self._workers = [
             asyncio.create_task(self._worker(), name=f"{self.name} worker {i}")
             for i in range(self.max_concurrent_reconciles)

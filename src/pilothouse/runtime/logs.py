@@ -25,14 +25,26 @@ context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
+#: The record attribute the context travels on. One attribute, not one per key: ``name``
+#: is taken by the logger's name on every LogRecord.
+_ATTR = "pilothouse_context"
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = context.get()
-        if ctx:
-            for key, value in ctx.items():
-                if not hasattr(record, key):
-                    setattr(record, key, value)
+        if ctx and not hasattr(record, _ATTR):
+            setattr(record, _ATTR, ctx)
         return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The reconcile context, then ``extra=`` fields, of a record."""
+    out: dict[str, Any] = dict(getattr(record, _ATTR, None) or {})
+    for key, value in vars(record).items():
+        if key not in _RESERVED and key != _ATTR and not key.startswith("_"):
+            out[key] = value
+    return out
 
 
 class JSONFormatter(logging.Formatter):
@@ -45,9 +57,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                out[key] = value
+        out.update(_fields(record))
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
         return orjson.dumps(out, default=str).decode()
@@ -61,11 +71,7 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = [
-            f"{k}={v}"
-            for k, v in vars(record).items()
-            if k not in _RESERVED and not k.startswith("_")
-        ]
+        extras = [f"{k}={v}" for k, v in _fields(record).items()]
         if extras:
             first, nl, rest = line.partition("\n")
             line = f"{first} {' '.join(extras)}{nl}{rest}"
