@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import apiserver_bench, simulation_bench
+from bench import apiserver_bench, runtime, simulation_bench
 
-BENCHES = {"apiserver": apiserver_bench.main, "simulation": simulation_bench.main}
+BENCHES = {
+    "apiserver": apiserver_bench.main,
+    "simulation": simulation_bench.main,
+    "runtime": runtime.main,
+}
 
 
 def main() -> None:

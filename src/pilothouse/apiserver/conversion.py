@@ -10,20 +10,27 @@ Two cases share storage with another representation, as in kube-apiserver:
   CPU target becomes a Resource metric), so ``kubectl autoscale`` and v2 clients see the
   same objects;
 * every served version of a custom resource shares one storage version; with conversion
-  strategy ``None`` only ``apiVersion`` changes.
+  strategy ``None`` only ``apiVersion`` changes, with ``Webhook`` the CRD's conversion
+  webhook converts (:mod:`.conversionwebhook`; a failure is a 500 with kube's message).
 
 :func:`into` turns an object as the client sent it into its stored form, :func:`out` the
 other way. Both copy only when they change something.
+
+Webhook conversions are I/O. :func:`into`, :func:`out` and :func:`raw_out` are synchronous
+and so *block the server's event loop* while a webhook answers (see the caveat in
+:mod:`.conversionwebhook`); :func:`into_async`, :func:`out_async` and
+:func:`out_list_async` (one review for a whole list, as kube sends) are their non-blocking
+forms for callers that can await.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
-from pilothouse.apiserver import resources
+from pilothouse.apiserver import conversionwebhook, resources
 
 Obj = dict[str, Any]
 
@@ -134,14 +141,27 @@ def needed(rt: resources.ResourceType) -> bool:
     return rt.is_custom and rt.storage_version not in (None, rt.version)
 
 
+def _storage_api_version(rt: resources.ResourceType) -> str | None:
+    """The apiVersion a custom resource sent to ``rt`` is stored in, if another one."""
+    if rt.is_custom and rt.storage_version not in (None, rt.version):
+        return f"{rt.group}/{rt.storage_version}"
+    return None
+
+
+def _custom(rt: resources.ResourceType, obj: Obj, api_version: str) -> Obj:
+    webhook = conversionwebhook.webhook_of(rt)
+    if webhook is None or obj.get("apiVersion") == api_version:
+        return {**obj, "apiVersion": api_version}
+    return webhook.convert_blocking([obj], api_version)[0]
+
+
 def into(rt: resources.ResourceType, obj: Obj) -> Obj:
     """The stored form of an object sent to ``rt``."""
     conv = _CONVERTERS.get((rt.group_resource, rt.version))
     if conv is not None:
         return conv[0](obj)
-    if rt.is_custom and rt.storage_version not in (None, rt.version):
-        return {**obj, "apiVersion": f"{rt.group}/{rt.storage_version}"}
-    return obj
+    storage = _storage_api_version(rt)
+    return obj if storage is None else _custom(rt, obj, storage)
 
 
 def out(rt: resources.ResourceType, obj: Obj) -> Obj:
@@ -150,12 +170,38 @@ def out(rt: resources.ResourceType, obj: Obj) -> Obj:
     if conv is not None:
         return conv[1](obj)
     if rt.is_custom and obj.get("apiVersion") != rt.api_version:
-        return {**obj, "apiVersion": rt.api_version}
+        return _custom(rt, obj, rt.api_version)
     return obj
+
+
+async def into_async(rt: resources.ResourceType, obj: Obj) -> Obj:
+    """:func:`into` without blocking the event loop on a conversion webhook."""
+    webhook = conversionwebhook.webhook_of(rt)
+    storage = _storage_api_version(rt)
+    if webhook is None or storage is None:
+        return into(rt, obj)
+    return (await webhook.convert([obj], storage))[0]
+
+
+async def out_async(rt: resources.ResourceType, obj: Obj) -> Obj:
+    """:func:`out` without blocking the event loop on a conversion webhook."""
+    return (await out_list_async(rt, [obj]))[0]
+
+
+async def out_list_async(rt: resources.ResourceType, objs: Sequence[Obj]) -> list[Obj]:
+    """:func:`out` of many objects: one ConversionReview for all that need converting."""
+    webhook = conversionwebhook.webhook_of(rt)
+    if webhook is None:
+        return [out(rt, o) for o in objs]
+    return await webhook.convert(objs, rt.api_version)
 
 
 def raw_out(rt: resources.ResourceType, raw: bytes) -> bytes:
     """:func:`out` on encoded bytes; the bytes themselves when nothing changes."""
-    if not needed(rt):
+    # With a conversion webhook even the storage version is checked: objects written
+    # under an earlier storage version keep it until rewritten, and must be converted.
+    if not needed(rt) and conversionwebhook.webhook_of(rt) is None:
         return raw
-    return orjson.dumps(out(rt, orjson.loads(raw)))
+    obj = orjson.loads(raw)
+    converted = out(rt, obj)
+    return raw if converted is obj else orjson.dumps(converted)

@@ -4,7 +4,9 @@ A CRD's resources are served as soon as its creation commits (a store listener r
 them synchronously, before any later request can be handled), and a worker then records
 ``NamesAccepted`` and ``Established`` conditions, ``acceptedNames`` and ``storedVersions`` in
 its status. All served versions share one storage (conversion strategy ``None``: serving a
-version rewrites ``apiVersion`` and nothing else).
+version rewrites ``apiVersion`` and nothing else; ``Webhook``: the served versions carry the
+CRD's conversion webhook, which :mod:`.conversion` calls through the controller's
+:class:`~.conversionwebhook.WebhookConverter`).
 
 Deleting a CRD deletes every custom resource it defines first (the
 ``customresourcecleanup.apiextensions.k8s.io`` finalizer, with a ``Terminating`` condition
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pilothouse.apiserver import resources, state, workers
+from pilothouse.apiserver import conversionwebhook, resources, state, workers
 from pilothouse.apiserver.rest import context, deletion, kindhooks, options
 from pilothouse.apiserver.store import records
 from pilothouse.apiserver.store import store as store_mod
@@ -35,8 +37,12 @@ def _scale_paths(sub: Mapping[str, Any]) -> resources.ScalePaths | None:
     )
 
 
-def crd_types(crd: Mapping[str, Any]) -> list[resources.ResourceType]:
-    """The resource types a CRD object defines (one per served version)."""
+def crd_types(
+    crd: Mapping[str, Any], webhooks: conversionwebhook.WebhookConverter | None = None
+) -> list[resources.ResourceType]:
+    """The resource types a CRD object defines (one per served version); with ``webhooks``,
+    those of a CRD with a conversion webhook convert through it."""
+    conversion = webhooks.conversion(crd) if webhooks is not None else None
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
     group = spec.get("group", "")
@@ -60,7 +66,7 @@ def crd_types(crd: Mapping[str, Any]) -> list[resources.ResourceType]:
                 categories=tuple(names.get("categories") or ()),
                 subresources=subs,
                 scale=_scale_paths(sub),
-                crd_version=v,
+                crd_version=conversionwebhook.served_version(v, conversion),
                 storage_version=storage,
             )
         )
@@ -94,6 +100,7 @@ class CRDController:
             "crd-controller", self._reconcile
         )
         self._terminating: set[str] = set()
+        self.conversion = conversionwebhook.WebhookConverter()
         st.crd_terminating = self.is_terminating
 
     def is_terminating(self, rt: resources.ResourceType) -> bool:
@@ -109,10 +116,11 @@ class CRDController:
 
     async def stop(self) -> None:
         await self.worker.stop()
+        await self.conversion.close()
 
     def _register(self, rec: records.Record) -> None:
         crd = rec.obj()
-        types = crd_types(crd)
+        types = crd_types(crd, self.conversion)
         self.st.types.set_custom(rec.name, types)
         if crd["metadata"].get("deletionTimestamp"):
             self._terminating.add(rec.name)

@@ -119,22 +119,27 @@ class ExecPlugin:
         self._lock = asyncio.Lock()
 
     async def header(self) -> str | None:
-        if self._valid():
-            return self._value
+        value = self._current()
+        if value is not None:
+            return value
         async with self._lock:
-            if not self._valid():
-                await self._run()
-        return self._value
+            value = self._current()
+            if value is None:
+                value = await self._run()
+        return value
 
-    def _valid(self) -> bool:
+    def _current(self) -> str | None:
+        """The cached header while it is more than 10 s from expiry (as client-go)."""
         if self._value is None:
-            return False
-        return self._expires is None or time.time() < self._expires - 10
+            return None
+        if self._expires is not None and time.time() >= self._expires - 10:
+            return None
+        return self._value
 
     def invalidate(self) -> None:
         self._value = None
 
-    async def _run(self) -> None:
+    async def _run(self) -> str:
         spec: dict[str, Any] = {"interactive": False}
         if self._cluster:
             spec["cluster"] = self._cluster
@@ -160,15 +165,24 @@ class ExecPlugin:
             status = json.loads(out)["status"]
         except (ValueError, KeyError, TypeError) as exc:
             raise AuthError(f"exec plugin {self._command[0]!r} printed no ExecCredential") from exc
+        if not isinstance(status, dict):
+            raise AuthError(f"exec plugin {self._command[0]!r} printed no ExecCredential status")
         token = status.get("token")
-        if not token:
+        if not token or not isinstance(token, str):
             raise AuthError(
                 f"exec plugin {self._command[0]!r} returned no token "
                 "(client certificates from exec plugins are not supported)"
             )
-        self._value = f"Bearer {token}"
         expiry = status.get("expirationTimestamp")
-        self._expires = _parse_time(expiry) if expiry else None
+        try:
+            expires = _parse_time(expiry) if expiry else None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise AuthError(
+                f"exec plugin {self._command[0]!r} returned an invalid expirationTimestamp "
+                f"{expiry!r}"
+            ) from exc
+        self._value, self._expires = f"Bearer {token}", expires
+        return self._value
 
 
 def _parse_time(value: str) -> float:

@@ -105,8 +105,9 @@ class Client:
                 ssl=self.config.ssl_context if self.config.ssl_context is not None else False,
                 limit=self._max_connections,
             )
+            # No ``base_url``: aiohttp would drop a path prefix of the server URL (a cluster
+            # behind a proxy, ``https://rancher.example/k8s/clusters/c-1``); see _url.
             self._session = aiohttp.ClientSession(
-                base_url=self.config.server,
                 connector=connector,
                 headers={"User-Agent": self.user_agent},
                 json_serialize=lambda o: orjson.dumps(o).decode(),
@@ -128,6 +129,10 @@ class Client:
     def namespace(self) -> str:
         """The default namespace of the configuration's context."""
         return self.config.namespace
+
+    def _url(self, path: str) -> str:
+        """The server URL (which may carry a path prefix) joined with an API path."""
+        return self.config.server.rstrip("/") + path
 
     # -- transport -------------------------------------------------------------------------
 
@@ -161,7 +166,7 @@ class Client:
             self.requests += 1
             try:
                 async with self._http().request(
-                    method, path, params=params, data=data, headers=headers
+                    method, self._url(path), params=params, data=data, headers=headers
                 ) as resp:
                     code = str(resp.status)
                     raw = await resp.read()
@@ -285,13 +290,15 @@ class Client:
     async def list_all(self, kind: Any, namespace: str | None = None, **kw: Any) -> ObjectList:
         """Every page of a list, followed through ``continue`` tokens."""
         items: list[dict[str, Any]] = []
-        page = await self.list(kind, namespace, **kw)
-        items.extend(page.items)
-        rv = page.resource_version
-        while page.continue_:
-            page = await self.list(kind, namespace, continue_=page.continue_, **kw)
+        cont: str | None = kw.pop("continue_", None)
+        rv = ""
+        while True:
+            page = await self.list(kind, namespace, continue_=cont, **kw)
             items.extend(page.items)
-        return ObjectList(items, rv)
+            rv = rv or page.resource_version
+            cont = page.continue_
+            if not cont:
+                return ObjectList(items, rv)
 
     async def watch(
         self,
@@ -323,11 +330,17 @@ class Client:
         if timeout_seconds is not None:
             params["timeoutSeconds"] = str(timeout_seconds)
         headers = await self._headers(None, _METADATA if metadata_only else "application/json")
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=inactivity_timeout)
+        # The inactivity timeout bounds the connection's set-up too (TCP connect and TLS
+        # handshake): a server that went silent must not hang a reconnecting watch.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=inactivity_timeout, sock_read=inactivity_timeout
+        )
         self.requests += 1
         path = k.path(namespace if k.namespaced else None)
         start = time.perf_counter()
-        async with self._http().get(path, params=params, headers=headers, timeout=timeout) as resp:
+        async with self._http().get(
+            self._url(path), params=params, headers=headers, timeout=timeout
+        ) as resp:
             if self.on_request is not None:
                 self.on_request("WATCH", str(resp.status), time.perf_counter() - start)
             if resp.status == 401:
@@ -369,9 +382,15 @@ class Client:
         """PUT the object's status through the status subresource (409 if stale)."""
         return await self._put(obj, "status", field_manager)
 
-    async def _put(self, obj: Any, subresource: str | None, field_manager: str | None) -> Any:
+    async def _put(
+        self,
+        obj: Any,
+        subresource: str | None,
+        field_manager: str | None,
+        kind: kinds.Kind | None = None,
+    ) -> Any:
         body = typed.encode(obj)
-        k = await self._kind_of_object(body, typed.type_of_instance(obj))
+        k = kind or await self._kind_of_object(body, typed.type_of_instance(obj))
         name = body.get("metadata", {}).get("name")
         if not name:
             raise ValueError("object has no metadata.name")
@@ -400,7 +419,7 @@ class Client:
             if mutate(current) is False:
                 return current
             try:
-                result: dict[str, Any] = await self._put(current, "status", field_manager)
+                result: dict[str, Any] = await self._put(current, "status", field_manager, k)
                 return result
             except errors.Conflict:
                 if attempt == attempts - 1:

@@ -48,8 +48,9 @@ class Cache:
     ) -> None:
         self.client = client
         self.namespace = namespace
-        self.label_selectors = dict(label_selectors or {})
-        self.metadata_only = set(metadata_only)
+        # Keys may be typed classes as well as Kinds: informers are looked up by Kind.
+        self.label_selectors = {_kind(k): sel for k, sel in (label_selectors or {}).items()}
+        self.metadata_only = {_kind(k) for k in metadata_only}
         self.inactivity_timeout = inactivity_timeout
         self.on_relist = on_relist
         self._informers: dict[kinds.Kind, informer_mod.Informer] = {}
@@ -121,8 +122,12 @@ class Cache:
 
     async def get(self, kind: Any, name: str, namespace: str | None = None) -> Any:
         """The cached object; :class:`~pilothouse.client.errors.NotFound` if there is none
-        (the same error a live read raises, so code can switch between them)."""
+        (the same error a live read raises, so code can switch between them). As
+        :meth:`Client.get <pilothouse.client.client.Client.get>`, a namespaced kind read
+        without ``namespace`` is looked up in the cache's namespace, else the client's."""
         inf = await self._synced_informer(kind)
+        if inf.kind.namespaced:
+            namespace = namespace or self.namespace or self.client.namespace
         obj = inf.store.get(store_mod.make_key(namespace if inf.kind.namespaced else None, name))
         if obj is None:
             raise errors.NotFound(

@@ -61,6 +61,18 @@ def _rv(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
+def _stale(event_rv: str, stored_rv: str, *, deleted: bool) -> bool:
+    """Whether an event at ``event_rv`` says nothing new about an object stored at
+    ``stored_rv``. Kubernetes calls resourceVersions opaque, but storage-backed resources
+    use etcd's integer revisions, which order; when either is not an integer only equality
+    is known (a deletion is then always news)."""
+    if event_rv.isdigit() and stored_rv.isdigit():
+        if deleted:
+            return int(event_rv) < int(stored_rv)
+        return int(event_rv) <= int(stored_rv)
+    return not deleted and event_rv == stored_rv
+
+
 class Informer:
     def __init__(
         self,
@@ -152,13 +164,26 @@ class Informer:
                     need_list = False
                 await self._watch()
                 backoff = 0.0
-            except errors.Gone:
+            except errors.Gone as exc:
+                if need_list:
+                    # The list itself expired (a continue token outlived its snapshot):
+                    # back off rather than relist in a tight loop.
+                    backoff = min(max(backoff * 2, 0.8), 30.0)
+                    log.warning("list of %s expired (%s); retrying", self.kind, exc)
+                    await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                else:
+                    log.info("watch of %s expired (410 Gone); relisting", self.kind)
                 need_list, reason = True, "gone"
-                log.info("watch of %s expired (410 Gone); relisting", self.kind)
                 continue
             except asyncio.CancelledError:
                 raise
-            except (TimeoutError, aiohttp.ClientError, errors.ApiError, OSError) as exc:
+            except Exception as exc:
+                expected = (TimeoutError, aiohttp.ClientError, errors.ApiError, OSError)
+                if not isinstance(exc, expected):
+                    # A bug or an answer we cannot read: never let the informer die silently
+                    # (its cache would freeze); start over from a fresh list.
+                    log.exception("watch of %s failed unexpectedly; relisting", self.kind)
+                    need_list, reason = True, "error"
                 backoff = min(max(backoff * 2, 0.8), 30.0)
                 if isinstance(exc, errors.ApiError) and not self._synced.is_set():
                     need_list, reason = True, "error"
@@ -200,7 +225,10 @@ class Informer:
                 break
         self.relists += 1
         if self.on_relist is not None:
-            self.on_relist(self.kind, reason)
+            try:
+                self.on_relist(self.kind, reason)
+            except Exception:
+                log.exception("on_relist hook failed", extra={"kind": str(self.kind)})
         if reason != "initial":
             log.info("relisted %s (%s): %d objects at %s", self.kind, reason, len(items), rv)
         self._replace(items)
@@ -243,20 +271,37 @@ class Informer:
             inactivity_timeout=self.inactivity_timeout,
             metadata_only=self.metadata_only,
         )
-        async for event in stream:
-            obj = event.object
-            if event.type == "BOOKMARK":
+        try:
+            async for event in stream:
+                self._apply(event.type, event.object)
                 self.resource_version = event.resource_version or self.resource_version
-                continue
-            self._normalise(obj)
-            key = store_mod.key_of(obj)
-            if event.type == "DELETED":
-                self.store.remove(key)
-                self._deleted(obj)
-            else:
-                old = self.store.put(obj)
-                if old is None:
-                    self._added(obj)
-                else:
-                    self._updated(old, obj)
-            self.resource_version = event.resource_version or self.resource_version
+        finally:
+            # Close the stream (and its connection) now, also when we stop on an error.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _apply(self, type_: str, obj: Obj) -> None:
+        if type_ == "BOOKMARK":
+            return
+        self._normalise(obj)
+        key = store_mod.key_of(obj)
+        old = self.store.get(key)
+        # A watch started from a paged list's resourceVersion may replay changes that a later
+        # page already showed (pages after the first are read at the current revision):
+        # skip events not newer than what the store holds, so that no change is notified
+        # twice and the store never goes back to an older state. Deleting an object the
+        # store does not hold is no news either (client-go's DeltaFIFO drops it too).
+        if type_ == "DELETED":
+            if old is None or _stale(_rv(obj), _rv(old), deleted=True):
+                return
+            self.store.remove(key)
+            self._deleted(obj)
+            return
+        if old is not None and _stale(_rv(obj), _rv(old), deleted=False):
+            return
+        self.store.put(obj)
+        if old is None:
+            self._added(obj)
+        else:
+            self._updated(old, obj)

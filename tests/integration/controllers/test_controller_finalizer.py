@@ -28,6 +28,7 @@ class ExternalReconciler:
         self.cache = cache
         self.failures = failures
         self.cleanups = 0
+        self.held = 0
 
     async def reconcile(self, request: reconcile.Request) -> reconcile.Result | None:
         w = await self.cache.try_get(widgets.WIDGET, request.name, request.namespace)
@@ -46,6 +47,11 @@ class ExternalReconciler:
 
         async def cleanup(obj: dict[str, Any]) -> None:
             self.cleanups += 1
+            # Cleanup sees the object still there, terminating and held by our finalizer.
+            live = await self.client.get(widgets.WIDGET, request.name, request.namespace)
+            assert live["metadata"].get("deletionTimestamp")
+            assert FINALIZER in live["metadata"]["finalizers"]
+            self.held += 1
             if self.cleanups <= self.failures:
                 raise RuntimeError("external system unavailable")
             # NotFound: apply never ran, or an earlier cleanup got this far.
@@ -86,14 +92,12 @@ async def test_cleanup_runs_before_deletion_and_is_retried(
 
     await eventually.eventually_async(set_up)
     await kube_client.delete(widgets.WIDGET, "f", "default")
-    # Terminating, held by the finalizer while cleanup fails...
-    w = await kube_client.get(widgets.WIDGET, "f", "default")
-    assert w["metadata"].get("deletionTimestamp")
 
     async def gone() -> bool:
         return not await exists(kube_client, widgets.WIDGET, "f", "default")
 
     await eventually.eventually_async(gone)
-    # ...and gone only after a cleanup succeeded (two failures, retried with backoff).
-    assert rec.cleanups == 3
+    # Gone only after a cleanup succeeded (two failures, retried with backoff); every
+    # attempt found the object still held.
+    assert rec.cleanups == rec.held == 3
     assert not await exists(kube_client, kinds.CONFIGMAP, "ext-f", "external")
