@@ -9,11 +9,15 @@ import pathlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from pilothouse.apiserver import server as server_mod
+if TYPE_CHECKING:
+    # Imported lazily at run time: `pilothouse run` must not pay for the API server's
+    # imports (about 25 MB of a manager's memory).
+    from pilothouse.apiserver import server as server_mod
 
 app = typer.Typer(help="The embedded Kubernetes API server.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -34,7 +38,7 @@ def _tune_gc() -> None:
 
 #: Something to run beside the server (``pilothouse up`` runs the operator manager): called
 #: with the started server and the stop event, it runs until the event is set.
-Companion = Callable[[server_mod.APIServer, asyncio.Event], Awaitable[None]]
+Companion = Callable[["server_mod.APIServer", asyncio.Event], Awaitable[None]]
 
 
 async def _serve(
@@ -43,6 +47,8 @@ async def _serve(
     companion: Companion | None = None,
 ) -> None:
     started = time.perf_counter()
+    from pilothouse.apiserver import server as server_mod
+
     server = server_mod.APIServer(config)
     await server.start()
     _tune_gc()
@@ -99,6 +105,8 @@ def up(
     ),
 ) -> None:
     """Run the embedded API server in the foreground until SIGINT/SIGTERM."""
+    from pilothouse.apiserver import server as server_mod
+
     config = server_mod.ServerConfig(
         state_dir=None if memory else state_dir,
         host=host,

@@ -7,7 +7,6 @@ import contextlib
 
 import typer
 
-from pilothouse.apiserver import server as server_mod
 from pilothouse.cli import cluster, run
 from pilothouse.client import config as client_config_mod
 from pilothouse.runtime import logs
@@ -42,12 +41,14 @@ def up(
     except operator_mod.OperatorError as exc:
         cluster.console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    from pilothouse.apiserver import server as server_mod
+
     config = server_mod.ServerConfig(
         state_dir=cluster.DEFAULT_STATE, host="127.0.0.1", port=port, nodes=nodes
     )
     options = manager_mod.ManagerOptions(metrics_bind_address=metrics_bind_address)
 
-    async def manager(server: server_mod.APIServer, stop: asyncio.Event) -> None:
+    async def manager(server: object, stop: asyncio.Event) -> None:
         client_config = client_config_mod.load(cluster.DEFAULT_KUBECONFIG, "pilothouse")
         names = ", ".join(op.name for op in operators) or "no operators installed"
         cluster.console.print(f"operator manager: {names}")
