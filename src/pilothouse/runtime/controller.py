@@ -36,6 +36,7 @@ from pilothouse.runtime import ratelimit as ratelimit_mod
 
 log = logging.getLogger("pilothouse.controller")
 
+
 class CacheSyncTimeout(RuntimeError):
     """A controller's informers did not finish their first list in time."""
 
