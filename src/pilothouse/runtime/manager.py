@@ -37,6 +37,11 @@ from pilothouse.runtime import leader as leader_mod
 from pilothouse.runtime import metrics as metrics_mod
 from pilothouse.runtime import probes as probes_mod
 from pilothouse.runtime import reconcile
+from pilothouse.runtime import webhookbuilder as webhookbuilder_mod
+from pilothouse.runtime.webhook import conversion as conversion_mod
+from pilothouse.runtime.webhook import registration as registration_mod
+from pilothouse.runtime.webhook import selfsigned as selfsigned_mod
+from pilothouse.runtime.webhook import server as webhook_server_mod
 
 log = logging.getLogger("pilothouse.manager")
 
@@ -83,8 +88,18 @@ class ManagerOptions:
     cache_metadata_only: tuple[kinds.Kind, ...] = ()
     #: Seconds of watch silence after which an informer reconnects.
     watch_inactivity_timeout: float = 150.0
-    #: The name events are reported under (``reportingController``).
+    #: The name events are reported under (``reportingController``); also names the
+    #: webhook configurations the manager registers.
     event_source: str = "pilothouse"
+    #: Where the webhook server listens (port 0: any free port).
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 9443
+    #: Serving certificates from a directory (``tls.crt``/``tls.key``, e.g. a cert-manager
+    #: Secret); None: a self-signed CA and certificate, renewed before expiry.
+    webhook_cert_dir: str | None = None
+    #: Register the webhook configurations and CRD conversions with the cluster (URL
+    #: endpoint + caBundle): for local runs. Removed again on a graceful stop.
+    webhook_register: bool = False
 
 
 class Manager:
@@ -112,6 +127,11 @@ class Manager:
         self.recorder = events_mod.EventRecorder(client, opts.event_source, opts.identity)
         self.controllers: list[controller_mod.Controller] = []
         self.webhook_servers: list[Server] = []
+        self._webhook_server: webhook_server_mod.WebhookServer | None = None
+        self.registered_webhooks = webhookbuilder_mod.Registered()
+        #: Converters for the kinds whose webhooks use ``with_conversion()``.
+        self.conversions = conversion_mod.ConversionRegistry()
+        self._registered_configs: list[dict[str, Any]] = []
         self._runnables: list[tuple[Runnable, bool]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._leader_tasks: list[asyncio.Task[None]] = []
@@ -135,6 +155,24 @@ class Manager:
             )
         self.controllers.append(ctrl)
 
+    def webhook_builder(self) -> webhookbuilder_mod.WebhookBuilder:
+        """Declare webhooks: ``mgr.webhook_builder().for_(Kind).with_validator(v).complete()``."""
+        return webhookbuilder_mod.WebhookBuilder(self)
+
+    def webhook_server(self) -> webhook_server_mod.WebhookServer:
+        """The manager's own webhook server (created on first use), whose metrics are
+        exported on the manager's ``/metrics``."""
+        if self._webhook_server is None:
+            opts = self.options
+            self._webhook_server = webhook_server_mod.WebhookServer(
+                opts.webhook_host,
+                opts.webhook_port,
+                cert_dir=opts.webhook_cert_dir,
+                registry=self.metrics.registry,
+            )
+            self.add_webhook_server(self._webhook_server)
+        return self._webhook_server
+
     def add_webhook_server(self, server: Server) -> None:
         self.webhook_servers.append(server)
         ready = getattr(server, "ready", None)
@@ -156,6 +194,11 @@ class Manager:
                 self.recorder.warning(obj, "ReconcileError", "Reconcile", str(exc))
 
         return hook
+
+    @property
+    def webhooks_registered(self) -> bool:
+        """True once the webhook configurations are registered (``webhook_register``)."""
+        return bool(self._registered_configs)
 
     @property
     def is_leader(self) -> bool:
@@ -183,6 +226,8 @@ class Manager:
         await self.probes.start(binds)
         for server in self.webhook_servers:
             await server.start()
+        if opts.webhook_register and self._webhook_server is not None:
+            await self._register_webhooks(self._webhook_server)
         self.cache.start()
         try:
             for fn, needs_leader in self._runnables:
@@ -262,9 +307,54 @@ class Manager:
             *(c.start(sync_timeout=self.options.cache_sync_timeout) for c in self.controllers)
         )
 
+    async def _register_webhooks(self, server: webhook_server_mod.WebhookServer) -> None:
+        reg = self.registered_webhooks
+        name = self.options.event_source
+
+        async def publish() -> None:
+            endpoint = registration_mod.UrlEndpoint.of(server)
+            configs = []
+            if reg.validating:
+                configs.append(
+                    registration_mod.validating_configuration(
+                        name, reg.validating, endpoint, server.ca_pem
+                    )
+                )
+            if reg.mutating:
+                configs.append(
+                    registration_mod.mutating_configuration(
+                        name, reg.mutating, endpoint, server.ca_pem
+                    )
+                )
+            self._registered_configs = await registration_mod.apply_configurations(
+                self.client, configs
+            )
+            for crd_name in reg.conversions:
+                await registration_mod.patch_crd_conversion(
+                    self.client, crd_name, server.ca_pem, endpoint=endpoint
+                )
+            log.info(
+                "registered webhooks",
+                extra={"configurations": len(configs), "conversions": len(reg.conversions)},
+            )
+
+        await publish()
+        if isinstance(server.certificates, selfsigned_mod.SelfSignedCertificates):
+            registration_mod.republish_on_rotation(server.certificates, publish)
+
+    async def _unregister_webhooks(self) -> None:
+        configs, self._registered_configs = self._registered_configs, []
+        for config in configs:
+            kind = await self.client.kind_for(config["apiVersion"], config["kind"])
+            with contextlib.suppress(Exception):
+                await self.client.delete(kind, config["metadata"]["name"])
+
     async def _shutdown(self) -> None:
         grace = self.options.graceful_shutdown_timeout
         await asyncio.gather(*(c.stop(grace) for c in self.controllers), return_exceptions=True)
+        # Before the server stops: a configuration left pointing at a dead server would
+        # make every matching write in the cluster fail (failurePolicy Fail).
+        await self._unregister_webhooks()
         for server in self.webhook_servers:
             with contextlib.suppress(Exception):
                 await server.stop()
