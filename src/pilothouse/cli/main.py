@@ -46,7 +46,10 @@ def up(
     config = server_mod.ServerConfig(
         state_dir=cluster.DEFAULT_STATE, host="127.0.0.1", port=port, nodes=nodes
     )
-    options = manager_mod.ManagerOptions(metrics_bind_address=metrics_bind_address)
+    # A local cluster: the manager registers its own webhooks (URL + caBundle), on any port.
+    options = manager_mod.ManagerOptions(
+        metrics_bind_address=metrics_bind_address, webhook_port=0, webhook_register=True
+    )
 
     async def manager(server: object, stop: asyncio.Event) -> None:
         client_config = client_config_mod.load(cluster.DEFAULT_KUBECONFIG, "pilothouse")

@@ -99,6 +99,17 @@ def run(
     health_probe_bind_address: str = typer.Option(
         "127.0.0.1:8081", "--health-probe-bind-address", help="host:port for /healthz, /readyz."
     ),
+    webhook_port: int = typer.Option(9443, "--webhook-port", help="Webhook server port."),
+    webhook_cert_dir: str | None = typer.Option(
+        None,
+        "--webhook-cert-dir",
+        help="tls.crt/tls.key (e.g. cert-manager); default: self-signed.",
+    ),
+    register_webhooks: bool = typer.Option(
+        False,
+        "--register-webhooks/--no-register-webhooks",
+        help="Register webhook configurations with a URL and caBundle (local runs).",
+    ),
     install_crds_: bool = typer.Option(
         True, "--install-crds/--no-install-crds", help="Apply the operators' CRDs first."
     ),
@@ -123,6 +134,9 @@ def run(
         leader_election_namespace=leader_election_namespace,
         metrics_bind_address=metrics_bind_address,
         health_probe_bind_address=health_probe_bind_address,
+        webhook_port=webhook_port,
+        webhook_cert_dir=webhook_cert_dir,
+        webhook_register=register_webhooks,
     )
     try:
         asyncio.run(run_manager(config, operators, options, install=install_crds_))
