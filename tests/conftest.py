@@ -35,5 +35,3 @@ def shared_cluster(
     finally:
         srv.stop()
 
-
-pytest_plugins = ["pilothouse.testing.fixtures"]

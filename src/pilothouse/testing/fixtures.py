@@ -1,15 +1,17 @@
 """pytest fixtures for operator tests: an embedded API server in-process, a client, managers.
 
-Enable them in a ``conftest.py`` with ``pytest_plugins = ["pilothouse.testing.fixtures"]``.
+Installed as a pytest plugin (the ``pytest11`` entry point): any project that installs
+Pilothouse gets these fixtures without importing anything.
 
 * ``kube_apiserver`` -- a fresh in-memory :class:`~pilothouse.apiserver.server.APIServer`
   on the test's own event loop (no simulated cluster: tests that need pods running ask
   for ``kube_apiserver_factory(simulation=True)``), with a kubeconfig written to the
   test's tmp dir.
 * ``kube_client`` -- a :class:`~pilothouse.client.client.Client` for it.
-* ``make_manager`` -- builds :class:`~pilothouse.runtime.manager.Manager`\\ s on that server
-  (each with its own client), runs them in background tasks (:func:`ManagerHandle.start`),
-  and stops them all at the end of the test.
+* ``make_manager(*operators, **options)`` -- builds
+  :class:`~pilothouse.runtime.manager.Manager`\\ s on that server (each with its own client
+  and the chosen operators' controllers set up), runs them in background tasks
+  (:func:`ManagerHandle.start`), and stops them all at the end of the test.
 
 Use :func:`pilothouse.testing.eventually.eventually_async` to wait for convergence.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import pathlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +33,7 @@ from pilothouse.client import auth as auth_mod
 from pilothouse.client import client as client_mod
 from pilothouse.client import config as config_mod
 from pilothouse.runtime import manager as manager_mod
+from pilothouse.runtime import operator as operator_mod
 
 
 class ManagerHandle:
@@ -108,10 +112,18 @@ async def make_manager(
 ) -> AsyncIterator[Callable[..., ManagerHandle]]:
     handles: list[ManagerHandle] = []
 
-    def make(**options: Any) -> ManagerHandle:
+    def make(
+        *operators: operator_mod.Operator | operator_mod.Setup, **options: Any
+    ) -> ManagerHandle:
         options.setdefault("metrics_bind_address", None)
         client = client_mod.Client(client_config(kube_apiserver))
-        handle = ManagerHandle(manager_mod.Manager(client, manager_mod.ManagerOptions(**options)))
+        mgr = manager_mod.Manager(client, manager_mod.ManagerOptions(**options))
+        for op in operators:
+            setup = op.setup if isinstance(op, operator_mod.Operator) else op
+            if inspect.iscoroutinefunction(setup):
+                raise TypeError("async setup functions: call them yourself before start()")
+            setup(mgr)
+        handle = ManagerHandle(mgr)
         handles.append(handle)
         return handle
 

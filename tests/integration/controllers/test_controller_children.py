@@ -100,3 +100,15 @@ async def test_drifted_child_is_repaired(
         return bool(cm and cm.get("data") == {"k": "v"})
 
     await eventually.eventually_async(repaired)
+
+
+async def test_make_manager_sets_up_chosen_operators(
+    kube_client: client_mod.Client, make_manager: Callable[..., fixtures.ManagerHandle]
+) -> None:
+    await kube_client.create(widgets.CRD)
+    h = make_manager(widgets.setup)
+    assert [c.name for c in h.manager.controllers] == ["widget"]
+    h.start()
+    await h.wait_started()
+    await kube_client.create(widgets.widget("d", {"k": "v"}))
+    await eventually.eventually_async(lambda: child(kube_client, "d"))
