@@ -280,15 +280,15 @@ async def _resource(
             raise errors.not_found(rt.plural, ctx.name, rt.group)
         output, ctype = negotiation.choose(request.headers.get("Accept"))
         if output == "object":
-            return _json(conversion.raw_out(rt, rec.raw))
-        return _render(request, st, rt, conversion.out(rt, rec.obj()))
+            return _json(await conversion.raw_out_async(rt, rec.raw))
+        return _render(request, st, rt, await conversion.out_async(rt, rec.obj()))
     if verb == "list":
         _require(rt, "list")
         recs, meta = reads.select(st, rt, ctx.namespace, query)
         output, ctype = negotiation.choose(request.headers.get("Accept"))
         if output == "object":
-            return _json(reads.list_body(rt, recs, meta))
-        objs = [conversion.out(rt, r.obj()) for r in recs]
+            return _json(await reads.list_body(rt, recs, meta))
+        objs = await conversion.out_list_async(rt, [r.obj() for r in recs])
         if output == "table":
             return _json(
                 tables.to_table(
@@ -387,7 +387,7 @@ async def _subresource(
             rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
             if rec is None:
                 raise errors.not_found(rt.plural, ctx.name, rt.group)
-            return _render(request, st, rt, conversion.out(rt, rec.obj()))
+            return _render(request, st, rt, await conversion.out_async(rt, rec.obj()))
         if verb == "update":
             obj = codec.decode_object(await _body(request), _content_type(request))
             rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
@@ -406,12 +406,12 @@ async def _subresource(
         if rec is None:
             raise errors.not_found(rt.plural, ctx.name, rt.group)
         if verb == "get":
-            return _json(subresources.scale_of(rt, rec.obj()))
+            return _json(subresources.scale_of(rt, await conversion.out_async(rt, rec.obj())))
         if verb == "update":
             scale = codec.decode_object(await _body(request), _content_type(request))
             return _json(await subresources.update_scale(st, ctx, scale, rec))
         if verb == "patch":
-            current = subresources.scale_of(rt, rec.obj())
+            current = subresources.scale_of(rt, await conversion.out_async(rt, rec.obj()))
             kind = patching.patch_type(_content_type(request))
             patch_doc = codec.decode(
                 await _body(request),

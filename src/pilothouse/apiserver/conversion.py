@@ -16,11 +16,17 @@ Two cases share storage with another representation, as in kube-apiserver:
 :func:`into` turns an object as the client sent it into its stored form, :func:`out` the
 other way. Both copy only when they change something.
 
-Webhook conversions are I/O. :func:`into`, :func:`out` and :func:`raw_out` are synchronous
-and so *block the server's event loop* while a webhook answers (see the caveat in
-:mod:`.conversionwebhook`); :func:`into_async`, :func:`out_async` and
-:func:`out_list_async` (one review for a whole list, as kube sends) are their non-blocking
-forms for callers that can await.
+Webhook conversions are I/O, so they are coroutines run on the server's event loop:
+:func:`into_async`, :func:`out_async`, :func:`out_list_async` (one review for a whole list,
+as kube sends) and their encoded-bytes forms :func:`raw_out_async` and
+:func:`raw_out_list_async`. The request handlers use only these. They check the conversion
+strategy first and, without a webhook, do the work synchronously (nothing is awaited), so the
+other kinds cost no more than before.
+
+The synchronous :func:`into`, :func:`out` and :func:`raw_out` remain for conversions without
+I/O -- the built-in renames and strategy ``None`` -- where the caller cannot await (decoding
+and validation of built-in kinds). They never call a webhook: a conversion that needs one
+raises :class:`WebhookConversionRequired`, a programming error.
 """
 
 from __future__ import annotations
@@ -148,15 +154,32 @@ def _storage_api_version(rt: resources.ResourceType) -> str | None:
     return None
 
 
+class WebhookConversionRequired(RuntimeError):
+    """A synchronous conversion was asked of a type that converts through a webhook."""
+
+
 def _custom(rt: resources.ResourceType, obj: Obj, api_version: str) -> Obj:
-    webhook = conversionwebhook.webhook_of(rt)
-    if webhook is None or obj.get("apiVersion") == api_version:
-        return {**obj, "apiVersion": api_version}
-    return webhook.convert_blocking([obj], api_version)[0]
+    """Strategy ``None``: only ``apiVersion`` changes."""
+    if obj.get("apiVersion") == api_version:
+        return obj
+    if conversionwebhook.webhook_of(rt) is not None:
+        raise WebhookConversionRequired(
+            f"{rt.group_resource} converts through a webhook: use the async conversion forms"
+        )
+    return {**obj, "apiVersion": api_version}
+
+
+def identity(rt: resources.ResourceType) -> bool:
+    """Whether objects of ``rt`` are always served exactly as stored (nothing to convert).
+
+    With a conversion webhook even the storage version is not: objects written under an
+    earlier storage version keep it until rewritten, and must be converted when read.
+    """
+    return not needed(rt) and conversionwebhook.webhook_of(rt) is None
 
 
 def into(rt: resources.ResourceType, obj: Obj) -> Obj:
-    """The stored form of an object sent to ``rt``."""
+    """The stored form of an object sent to ``rt`` (conversions without I/O only)."""
     conv = _CONVERTERS.get((rt.group_resource, rt.version))
     if conv is not None:
         return conv[0](obj)
@@ -165,43 +188,69 @@ def into(rt: resources.ResourceType, obj: Obj) -> Obj:
 
 
 def out(rt: resources.ResourceType, obj: Obj) -> Obj:
-    """An object as ``rt`` serves it, from its stored form."""
+    """An object as ``rt`` serves it, from its stored form (conversions without I/O only)."""
     conv = _CONVERTERS.get((rt.group_resource, rt.version))
     if conv is not None:
         return conv[1](obj)
-    if rt.is_custom and obj.get("apiVersion") != rt.api_version:
+    if rt.is_custom:
         return _custom(rt, obj, rt.api_version)
     return obj
 
 
+def raw_out(rt: resources.ResourceType, raw: bytes) -> bytes:
+    """:func:`out` on encoded bytes; the bytes themselves when nothing changes."""
+    if identity(rt):
+        return raw
+    obj = orjson.loads(raw)
+    converted = out(rt, obj)
+    return raw if converted is obj else orjson.dumps(converted)
+
+
 async def into_async(rt: resources.ResourceType, obj: Obj) -> Obj:
-    """:func:`into` without blocking the event loop on a conversion webhook."""
+    """:func:`into`, through the CRD's conversion webhook when it has one."""
     webhook = conversionwebhook.webhook_of(rt)
-    storage = _storage_api_version(rt)
-    if webhook is None or storage is None:
+    if webhook is None:
         return into(rt, obj)
+    storage = _storage_api_version(rt)
+    if storage is None:
+        return obj
     return (await webhook.convert([obj], storage))[0]
 
 
 async def out_async(rt: resources.ResourceType, obj: Obj) -> Obj:
-    """:func:`out` without blocking the event loop on a conversion webhook."""
-    return (await out_list_async(rt, [obj]))[0]
+    """:func:`out`, through the CRD's conversion webhook when it has one."""
+    webhook = conversionwebhook.webhook_of(rt)
+    if webhook is None:
+        return out(rt, obj)
+    return (await webhook.convert([obj], rt.api_version))[0]
 
 
 async def out_list_async(rt: resources.ResourceType, objs: Sequence[Obj]) -> list[Obj]:
-    """:func:`out` of many objects: one ConversionReview for all that need converting."""
+    """:func:`out` of many objects: one ConversionReview for all that need converting.
+    Objects that need no conversion are returned as they are (the same dicts)."""
     webhook = conversionwebhook.webhook_of(rt)
     if webhook is None:
         return [out(rt, o) for o in objs]
     return await webhook.convert(objs, rt.api_version)
 
 
-def raw_out(rt: resources.ResourceType, raw: bytes) -> bytes:
-    """:func:`out` on encoded bytes; the bytes themselves when nothing changes."""
-    # With a conversion webhook even the storage version is checked: objects written
-    # under an earlier storage version keep it until rewritten, and must be converted.
-    if not needed(rt) and conversionwebhook.webhook_of(rt) is None:
-        return raw
-    obj = orjson.loads(raw)
-    converted = out(rt, obj)
-    return raw if converted is obj else orjson.dumps(converted)
+async def raw_out_async(rt: resources.ResourceType, raw: bytes) -> bytes:
+    """:func:`raw_out`, through the CRD's conversion webhook when it has one."""
+    if conversionwebhook.webhook_of(rt) is None:
+        return raw_out(rt, raw)
+    return (await raw_out_list_async(rt, [raw]))[0]
+
+
+async def raw_out_list_async(rt: resources.ResourceType, raws: Sequence[bytes]) -> list[bytes]:
+    """:func:`raw_out` of many encoded objects, with one ConversionReview for all that need
+    converting; the bytes of those that need nothing are kept as they are."""
+    if identity(rt):
+        return list(raws)
+    if conversionwebhook.webhook_of(rt) is None:
+        return [raw_out(rt, r) for r in raws]
+    objs = [orjson.loads(r) for r in raws]
+    converted = await out_list_async(rt, objs)
+    return [
+        raw if new is old else orjson.dumps(new)
+        for raw, old, new in zip(raws, objs, converted, strict=True)
+    ]

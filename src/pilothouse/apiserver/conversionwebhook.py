@@ -24,13 +24,11 @@ their ``ResourceType.crd_version`` (a :class:`ServedVersion`, set up by :mod:`.c
 :mod:`.conversion` finds it without a registry. Each server owns one
 :class:`WebhookConverter` (closed with the CRD controller).
 
-Caveat, synchronous callers: the REST handlers call :mod:`.conversion` synchronously, so
-:meth:`Conversion.convert_blocking` runs the call on a private event loop thread and
-*blocks the API server's loop* until the webhook answers. Conversions through a webhook
-therefore serialise the server for their duration (milliseconds against a local webhook),
-and a webhook served on the API server's own event loop cannot answer: such a call fails
-after the 30 s timeout. The coroutine :meth:`Conversion.convert` has no such limits; the
-``*_async`` functions of :mod:`.conversion` use it for callers that can await.
+Conversions are coroutines on the API server's event loop (:meth:`Conversion.convert`, which
+the ``*_async`` functions of :mod:`.conversion` call from the REST handlers): while a webhook
+answers, only the requests waiting for it wait, and a webhook served from the API server's
+own event loop (an operator test running server, manager and webhook server in one loop)
+answers like any other.
 """
 
 from __future__ import annotations
@@ -38,9 +36,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import concurrent.futures
 import ssl
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,17 +84,6 @@ class Conversion:
     client_config: Mapping[str, Any]
     review_versions: tuple[str, ...]
     converter: WebhookConverter
-
-    def convert_blocking(self, objects: Sequence[Obj], desired_api_version: str) -> list[Obj]:
-        """Convert from synchronous code (see the module's caveat); raises :class:`ApiError`."""
-        todo = [o for o in objects if o.get("apiVersion") != desired_api_version]
-        if not todo:
-            return list(objects)
-        try:
-            done = self.converter.run_blocking(_Call(self, todo, desired_api_version))
-        except ConversionFailed as e:
-            raise conversion_error(todo[0], str(e)) from None
-        return _merge(objects, done, desired_api_version)
 
     async def convert(self, objects: Sequence[Obj], desired_api_version: str) -> list[Obj]:
         """Convert on the caller's event loop; raises :class:`ApiError`."""
@@ -324,17 +309,10 @@ class ConversionClient:
 
 
 class WebhookConverter:
-    """A server's conversion webhook calls: a client on the server's loop for callers that
-    await, and one on a private loop thread (started on first use) for synchronous callers.
-    """
+    """A server's conversion webhook calls, made by one client on the server's event loop."""
 
     def __init__(self, service_resolver: ServiceResolver | None = None) -> None:
-        self._resolver = service_resolver
         self._client = ConversionClient(service_resolver)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread_client: ConversionClient | None = None
 
     def conversion(self, crd: Mapping[str, Any]) -> Conversion | None:
         """The webhook conversion a CRD object configures (None unless ``Webhook``)."""
@@ -352,46 +330,6 @@ class WebhookConverter:
     async def run(self, call: _Call) -> list[Obj]:
         return await self._client.convert(call)
 
-    def run_blocking(self, call: _Call) -> list[Obj]:
-        loop, client = self._background()
-        future = asyncio.run_coroutine_threadsafe(client.convert(call), loop)
-        try:
-            return future.result(TIMEOUT + 5)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise ConversionFailed("context deadline exceeded") from None
-
-    def _background(self) -> tuple[asyncio.AbstractEventLoop, ConversionClient]:
-        with self._lock:
-            if self._loop is None or self._thread_client is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=loop.run_forever, name="pilothouse-conversion-webhooks", daemon=True
-                )
-                thread.start()
-                self._loop, self._thread, self._thread_client = (
-                    loop,
-                    thread,
-                    ConversionClient(self._resolver),
-                )
-            return self._loop, self._thread_client
-
     async def close(self) -> None:
-        """Close both clients and stop the private loop thread; idempotent."""
+        """Close the client; idempotent."""
         await self._client.close()
-        with self._lock:
-            loop, thread, client = self._loop, self._thread, self._thread_client
-            self._loop = self._thread = self._thread_client = None
-        if loop is None or thread is None or client is None:
-            return
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_drain(client), loop))
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
-
-
-async def _drain(client: ConversionClient) -> None:
-    await client.close()
-    # Closed TLS transports finish closing in callbacks; let them run before the loop stops.
-    for _ in range(3):
-        await asyncio.sleep(0)

@@ -160,11 +160,9 @@ async def delete(
             or (rt.group_resource == "namespaces" and (obj.get("spec") or {}).get("finalizers"))
         )
         if opts.dry_run:
-            return (
-                obj
-                if (pending or rt.is_custom or rt.group_resource in _RETURNS_OBJECT)
-                else _status_success(rt, rec)
-            )
+            if pending or rt.is_custom or rt.group_resource in _RETURNS_OBJECT:
+                return await conversion.out_async(rt, obj)
+            return _status_success(rt, rec)
         try:
             if pending:
                 current_grace = meta.get("deletionGracePeriodSeconds")
@@ -174,7 +172,8 @@ async def delete(
                     and finalizers == list(meta.get("finalizers") or [])
                     and not shorter
                 ):
-                    return obj  # already being deleted the same way
+                    # Already being deleted the same way.
+                    return await conversion.out_async(rt, obj)
                 meta["finalizers"] = finalizers
                 if not meta.get("deletionTimestamp") or shorter:
                     when = st.clock() + datetime.timedelta(seconds=grace or 0)
@@ -185,13 +184,13 @@ async def delete(
                 if rt.group_resource == "namespaces":
                     obj.setdefault("status", {})["phase"] = "Terminating"
                 await st.store.update(rt.storage_key, obj, rec.rv)
-                return conversion.out(rt, obj)
+                return await conversion.out_async(rt, obj)
             final = await st.store.delete(rt.storage_key, ctx.namespace, ctx.name, rec.rv)
         except store_mod.PreconditionFailed:
             # Someone wrote in between (admission awaited): start over on the new version.
             continue
         if rt.is_custom or rt.group_resource in _RETURNS_OBJECT:
-            return conversion.out(rt, final.obj())
+            return await conversion.out_async(rt, final.obj())
         return _status_success(rt, final)
     raise errors.conflict(rt.plural, ctx.name, rt.group, "the object kept changing during deletion")
 

@@ -105,7 +105,8 @@ async def patch(
         rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             raise errors.not_found(rt.plural, ctx.name, rt.group)
-        new = _apply_patch(kind, ctx, conversion.out(rt, rec.obj()), patch_doc)
+        current = await conversion.out_async(rt, rec.obj())
+        new = _apply_patch(kind, ctx, current, patch_doc)
         try:
             return await writes.update(st, ctx, new, rec, expect_rv=expect), 200
         except writes.WriteConflict:
@@ -150,8 +151,9 @@ async def _apply(
                 if exc.reason == "AlreadyExists" and attempt < _RETRIES - 1:
                     continue
                 raise
+        current = await conversion.out_async(rt, rec.obj())
         obj = ssa.server_side_apply(
-            conversion.out(rt, rec.obj()),
+            current,
             applied,
             manager,
             ctx.options.force,

@@ -107,7 +107,7 @@ async def update_scale(
     rv = (new_scale.get("metadata") or {}).get("resourceVersion")
     if rv:
         expect = int(rv)
-    obj = conversion.out(rt, rec.obj())
+    obj = await conversion.out_async(rt, rec.obj())
     _path_set(obj, (rt.scale or resources.ScalePaths()).spec_replicas, replicas)
     sub_ctx = copy.copy(ctx)
     sub_ctx.subresource = ""  # the write changes spec, like kube's scale storage

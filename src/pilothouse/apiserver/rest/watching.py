@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -51,32 +51,44 @@ def _error_line(exc: errors.ApiError) -> bytes:
     return orjson.dumps({"type": "ERROR", "object": exc.status()}) + b"\n"
 
 
+Converter = Callable[[list[bytes]], Awaitable[list[bytes]]]
+
+
 def _converter(
     st: state.ServerState,
     rt: resources.ResourceType,
     output: negotiation.Output,
     query: Mapping[str, str],
-) -> Callable[[bytes], bytes] | None:
-    """Re-encodes event lines for Table / metadata-only watches (None: send as stored)."""
-    if output == "object" and not conversion.needed(rt):
+) -> Converter | None:
+    """Re-encodes a batch of event lines for another version (one conversion review for the
+    batch) or for Table / metadata-only watches; None: send them as stored."""
+    if output == "object" and conversion.identity(rt):
         return None
     from pilothouse.apiserver import tables
 
     include = query.get("includeObject", "Metadata")
 
-    def convert(line: bytes) -> bytes:
-        ev = orjson.loads(line)
-        obj = ev["object"]
-        if ev["type"] in ("BOOKMARK", "ERROR"):
-            return line
-        obj = conversion.out(rt, obj)
-        if output == "table":
-            ev["object"] = tables.to_table(rt, [obj], include_object=include, now=st.clock())
-        elif output == "partial":
-            ev["object"] = negotiation.partial(obj)
-        else:
-            ev["object"] = obj
-        return orjson.dumps(ev) + b"\n"
+    async def convert(lines: list[bytes]) -> list[bytes]:
+        events = [orjson.loads(line) for line in lines]
+        objs = [ev["object"] for ev in events if ev["type"] not in ("BOOKMARK", "ERROR")]
+        converted = iter(await conversion.out_list_async(rt, objs))
+        out: list[bytes] = []
+        for line, ev in zip(lines, events, strict=True):
+            if ev["type"] in ("BOOKMARK", "ERROR"):
+                out.append(line)
+                continue
+            obj = next(converted)
+            if output == "table":
+                ev["object"] = tables.to_table(rt, [obj], include_object=include, now=st.clock())
+            elif output == "partial":
+                ev["object"] = negotiation.partial(obj)
+            elif obj is ev["object"]:
+                out.append(line)  # already in the version asked for
+                continue
+            else:
+                ev["object"] = obj
+            out.append(orjson.dumps(ev) + b"\n")
+        return out
 
     return convert
 
@@ -167,7 +179,7 @@ async def serve(
     try:
         if initial:
             if convert is not None:
-                initial = [convert(x) for x in initial]
+                initial = await convert(initial)
             await resp.write(b"".join(initial))
         while True:
             now = time.monotonic()
@@ -183,7 +195,7 @@ async def serve(
             lines = watcher.drain()
             if lines:
                 if convert is not None:
-                    lines = [convert(x) for x in lines]
+                    lines = await convert(lines)
                 await resp.write(b"".join(lines))
             if watcher.closed and not watcher.queue:
                 break
@@ -191,6 +203,16 @@ async def serve(
                 await resp.write(_bookmark(rt, watcher.last_rv))
                 next_bookmark = time.monotonic() + interval
         await resp.write_eof()
+    except errors.ApiError as exc:
+        # A conversion failed: the client learns why from an ERROR event (as from kube's
+        # watch of an object it cannot decode) and the stream ends, so it relists rather
+        # than silently missing the event.
+        log.info("watch of %s ended: %s", rt.group_resource, exc.message)
+        try:
+            await resp.write(_error_line(exc))
+            await resp.write_eof()
+        except ConnectionResetError:
+            log.debug("watch client of %s disconnected", rt.group_resource)
     except ConnectionResetError:
         # The client went away (or the server is closing the connection): nothing to tell.
         log.debug("watch client of %s disconnected", rt.group_resource)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import orjson
+
 from pilothouse.apiserver import admission, builtin, conversion, errors, resources, schemas, state
 from pilothouse.apiserver.apply import managed
 from pilothouse.apiserver.rest import context, kindhooks, objectmeta
@@ -82,7 +84,8 @@ def _decode_semantics(
     else:
         if conversion.needed(rt):
             # Defaults are defined on the stored representation, as kube's are on its
-            # internal one.
+            # internal one. Built-in kinds convert without I/O, so the synchronous forms
+            # serve here (this also runs in admission's synchronous re-decoding callback).
             stored = conversion.into(rt, obj)
             builtin.default(rt.storage_key, stored)
             obj.clear()
@@ -105,7 +108,7 @@ def _validate(ctx: context.RequestContext, obj: dict[str, Any], old: dict[str, A
             # Like kube: rules are not evaluated on an object whose shape is already wrong.
             causes += [blocked] if blocked else cel.validate_cel(obj, old, schema)
     else:
-        if conversion.needed(rt):
+        if conversion.needed(rt):  # built-in kinds: conversions without I/O
             causes += builtin.validate(
                 rt.storage_key,
                 conversion.into(rt, obj),
@@ -300,18 +303,24 @@ async def create(
     if not managed_fields_done:
         _record_managed_fields(st, ctx, None, obj)
     if ctx.options.dry_run:
-        return obj
+        return await _round_trip(rt, obj)
     if rt.is_custom and st.crd_terminating(rt):
         raise errors.method_not_allowed(
             "create not allowed while custom resource definition is terminating"
         )
+    stored = await conversion.into_async(rt, obj)
     try:
-        stored = conversion.into(rt, obj)
         await st.store.create(rt.storage_key, stored)
-        obj = conversion.out(rt, stored)
     except store_mod.PreconditionFailed:
         raise errors.already_exists(rt.plural, name, rt.group) from None
-    return obj
+    return await conversion.out_async(rt, stored)
+
+
+async def _round_trip(rt: resources.ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """A dry run's answer: ``obj`` through the storage version and back, as a real write
+    answers (kube's dry-run storage encodes and decodes it too), so a conversion that would
+    fail fails the dry run."""
+    return await conversion.out_async(rt, await conversion.into_async(rt, obj))
 
 
 def _unchanged(new: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -341,7 +350,7 @@ async def update(
     """Run the pipeline for a replacement of ``old_rec`` and store it (compare-and-swap on
     ``old_rec``'s resourceVersion). Returns the stored object."""
     rt = ctx.rt
-    old = conversion.out(rt, old_rec.obj())
+    old = await conversion.out_async(rt, old_rec.obj())
     objectmeta.check_identity(rt, obj, ctx.namespace, old_rec.name)
     if expect_rv is not None and expect_rv != old_rec.rv:
         raise errors.conflict(rt.plural, old_rec.name, rt.group, _MODIFIED)
@@ -349,7 +358,8 @@ async def update(
         # The status subresource changes status and nothing else.
         status = obj.get("status")
         mf = (obj.get("metadata") or {}).get("managedFields")
-        obj = conversion.out(rt, old_rec.obj())
+        # A copy of ``old`` (already converted: no second conversion review).
+        obj = orjson.loads(orjson.dumps(old))
         if status is None:
             obj.pop("status", None)
         else:
@@ -373,7 +383,7 @@ async def update(
         return old
     if ctx.options.dry_run:
         obj["metadata"]["resourceVersion"] = old["metadata"].get("resourceVersion")
-        return obj
+        return await _round_trip(rt, obj)
     meta = obj["metadata"]
     try:
         if (
@@ -382,11 +392,10 @@ async def update(
             and not meta.get("deletionGracePeriodSeconds")
         ):
             rec = await st.store.delete(rt.storage_key, old_rec.namespace, old_rec.name, old_rec.rv)
-            return rec.obj()
-        stored = conversion.into(rt, obj)
+            return await conversion.out_async(rt, rec.obj())
+        stored = await conversion.into_async(rt, obj)
         await st.store.update(rt.storage_key, stored, old_rec.rv)
-        obj = conversion.out(rt, stored)
     except store_mod.PreconditionFailed:
         exc = errors.conflict(rt.plural, old_rec.name, rt.group, _MODIFIED)
         raise WriteConflict(exc.code, exc.reason, exc.message, exc.details) from None
-    return obj
+    return await conversion.out_async(rt, stored)
