@@ -47,6 +47,8 @@ class ServerState:
     #: Called before an eviction deletes its pod; raises ApiError 429 to refuse it (the
     #: simulated cluster checks PodDisruptionBudgets here).
     eviction_check: Callable[[ServerState, dict[str, Any]], Awaitable[None]] | None = None
+    #: Where the search for a free Service cluster IP starts (see rest.kindhooks).
+    next_service_ip: int = 0
 
     def now(self) -> str:
         return format_time(self.clock())

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
 
-from pilothouse import crd
 from pilothouse.client import client as client_mod
 from pilothouse.client import config as config_mod
 from pilothouse.client import errors
@@ -29,7 +28,11 @@ def _split(values: list[str]) -> list[str]:
 
 async def install_crds(client: client_mod.Client, operators: list[operator_mod.Operator]) -> int:
     """Server-side apply every CRD the operators serve; returns how many."""
-    grouped: dict[tuple[str, str], list[type[crd.CustomResource]]] = {}
+    if not any(op.crds for op in operators):
+        return 0
+    from pilothouse import crd  # pydantic schema generation: only when there are CRDs
+
+    grouped: dict[tuple[str, str], list[Any]] = {}
     for op in operators:
         for model in op.crds:
             o = model.crd_options()
@@ -159,5 +162,7 @@ def crds(
     except operator_mod.OperatorError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
+    from pilothouse import crd
+
     models: list[type[crd.CustomResource]] = [m for op in selected for m in op.crds]
     print(crd.render_yaml(models), end="")

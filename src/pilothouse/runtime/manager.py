@@ -24,7 +24,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pilothouse.api import kinds
 from pilothouse.client import client as client_mod
@@ -37,11 +37,14 @@ from pilothouse.runtime import leader as leader_mod
 from pilothouse.runtime import metrics as metrics_mod
 from pilothouse.runtime import probes as probes_mod
 from pilothouse.runtime import reconcile
-from pilothouse.runtime import webhookbuilder as webhookbuilder_mod
-from pilothouse.runtime.webhook import conversion as conversion_mod
-from pilothouse.runtime.webhook import registration as registration_mod
-from pilothouse.runtime.webhook import selfsigned as selfsigned_mod
-from pilothouse.runtime.webhook import server as webhook_server_mod
+
+if TYPE_CHECKING:
+    # Webhook support is imported when first used: it brings TLS certificate handling
+    # (cryptography) and pydantic review models, about 15 MB a manager without webhooks
+    # should not carry.
+    from pilothouse.runtime import webhookbuilder as webhookbuilder_mod
+    from pilothouse.runtime.webhook import conversion as conversion_mod
+    from pilothouse.runtime.webhook import server as webhook_server_mod
 
 log = logging.getLogger("pilothouse.manager")
 
@@ -128,9 +131,8 @@ class Manager:
         self.controllers: list[controller_mod.Controller] = []
         self.webhook_servers: list[Server] = []
         self._webhook_server: webhook_server_mod.WebhookServer | None = None
-        self.registered_webhooks = webhookbuilder_mod.Registered()
-        #: Converters for the kinds whose webhooks use ``with_conversion()``.
-        self.conversions = conversion_mod.ConversionRegistry()
+        self._registered: webhookbuilder_mod.Registered | None = None
+        self._conversions: conversion_mod.ConversionRegistry | None = None
         self._registered_configs: list[dict[str, Any]] = []
         self._runnables: list[tuple[Runnable, bool]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -157,12 +159,34 @@ class Manager:
 
     def webhook_builder(self) -> webhookbuilder_mod.WebhookBuilder:
         """Declare webhooks: ``mgr.webhook_builder().for_(Kind).with_validator(v).complete()``."""
+        from pilothouse.runtime import webhookbuilder as webhookbuilder_mod
+
         return webhookbuilder_mod.WebhookBuilder(self)
+
+    @property
+    def registered_webhooks(self) -> webhookbuilder_mod.Registered:
+        """The webhooks this manager registers with the cluster (``webhook_register``)."""
+        if self._registered is None:
+            from pilothouse.runtime import webhookbuilder as webhookbuilder_mod
+
+            self._registered = webhookbuilder_mod.Registered()
+        return self._registered
+
+    @property
+    def conversions(self) -> conversion_mod.ConversionRegistry:
+        """Converters for the kinds whose webhooks use ``with_conversion()``."""
+        if self._conversions is None:
+            from pilothouse.runtime.webhook import conversion as conversion_mod
+
+            self._conversions = conversion_mod.ConversionRegistry()
+        return self._conversions
 
     def webhook_server(self) -> webhook_server_mod.WebhookServer:
         """The manager's own webhook server (created on first use), whose metrics are
         exported on the manager's ``/metrics``."""
         if self._webhook_server is None:
+            from pilothouse.runtime.webhook import server as webhook_server_mod
+
             opts = self.options
             self._webhook_server = webhook_server_mod.WebhookServer(
                 opts.webhook_host,
@@ -308,6 +332,9 @@ class Manager:
         )
 
     async def _register_webhooks(self, server: webhook_server_mod.WebhookServer) -> None:
+        from pilothouse.runtime.webhook import registration as registration_mod
+        from pilothouse.runtime.webhook import selfsigned as selfsigned_mod
+
         reg = self.registered_webhooks
         name = self.options.event_source
 

@@ -19,9 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pilothouse import crd
-
 if TYPE_CHECKING:
+    from pilothouse import crd
     from pilothouse.runtime import manager as manager_mod
 
 ENTRY_POINT_GROUP = "pilothouse.operators"

@@ -15,11 +15,13 @@ CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 def _allocated_ips(st: state.ServerState) -> set[str]:
-    used: set[str] = set()
-    for rec in st.store.iter("services"):
-        spec = rec.obj().get("spec") or {}
-        used.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip)
-    return used
+    # From the field-selector values stored with each record: no object is decoded, so an
+    # allocation costs a set build over the services, not a JSON parse of each of them.
+    return {
+        ip
+        for rec in st.store.iter("services")
+        if (ip := (rec.fields or {}).get("spec.clusterIP")) and ip != "None"
+    }
 
 
 def _allocate_ip(st: state.ServerState, obj: dict[str, Any]) -> None:
@@ -66,16 +68,28 @@ def _allocate_ip(st: state.ServerState, obj: dict[str, Any]) -> None:
                 ],
             )
     else:
-        # Skip the network address and the first host (the `kubernetes` service's).
-        for host in SERVICE_CIDR.hosts():
-            cand = str(host)
-            if cand not in used and cand != "10.96.0.0":
-                ip = cand
-                break
-        else:
-            raise errors.internal("the service IP range is exhausted")
+        ip = _next_free_ip(st, used)
     spec["clusterIP"] = ip
     spec["clusterIPs"] = [ip]
+
+
+_FIRST_HOST = int(SERVICE_CIDR.network_address) + 1
+_LAST_HOST = int(SERVICE_CIDR.broadcast_address) - 1
+
+
+def _next_free_ip(st: state.ServerState, used: set[str]) -> str:
+    """The first free address at or after the last one handed out, wrapping once round the
+    range: sequential like a fresh cluster's allocations (``10.96.0.1`` is the
+    ``kubernetes`` Service's), and O(1) per Service instead of a scan from the start."""
+    start = st.next_service_ip if _FIRST_HOST <= st.next_service_ip <= _LAST_HOST else _FIRST_HOST
+    size = _LAST_HOST - _FIRST_HOST + 1
+    for step in range(size):
+        n = _FIRST_HOST + (start - _FIRST_HOST + step) % size
+        cand = str(ipaddress.IPv4Address(n))
+        if cand not in used:
+            st.next_service_ip = n + 1
+            return cand
+    raise errors.internal("the service IP range is exhausted")
 
 
 def _allocate_node_ports(st: state.ServerState, obj: dict[str, Any]) -> None:
@@ -85,6 +99,7 @@ def _allocate_node_ports(st: state.ServerState, obj: dict[str, Any]) -> None:
     used = {
         p.get("nodePort")
         for rec in st.store.iter("services")
+        if (rec.fields or {}).get("spec.type") in ("NodePort", "LoadBalancer")
         for p in (rec.obj().get("spec") or {}).get("ports") or []
     }
     free = (p for p in NODE_PORTS if p not in used)
