@@ -49,6 +49,8 @@ class ServerState:
     eviction_check: Callable[[ServerState, dict[str, Any]], Awaitable[None]] | None = None
     #: Where the search for a free Service cluster IP starts (see rest.kindhooks).
     next_service_ip: int = 0
+    #: Cluster IPs of committed Services (None until first needed; see rest.kindhooks).
+    service_ips: set[str] | None = None
 
     def now(self) -> str:
         return format_time(self.clock())

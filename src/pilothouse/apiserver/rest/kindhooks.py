@@ -15,13 +15,39 @@ CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 def _allocated_ips(st: state.ServerState) -> set[str]:
-    # From the field-selector values stored with each record: no object is decoded, so an
-    # allocation costs a set build over the services, not a JSON parse of each of them.
+    """Every cluster IP in use, including writes not yet committed: exact, O(services)
+    (from the field-selector values stored with each record; no object is decoded)."""
     return {
         ip
         for rec in st.store.iter("services")
         if (ip := (rec.fields or {}).get("spec.clusterIP")) and ip != "None"
     }
+
+
+def _committed_ips(st: state.ServerState) -> set[str]:
+    """The cluster IPs of committed Services, kept current by a store listener: what
+    automatic allocation checks, in O(1). Writes still in flight are not in it, but their
+    addresses lie behind the allocation cursor (see :func:`_next_free_ip`)."""
+    if st.service_ips is None:
+        st.service_ips = _allocated_ips(st)
+        st.store.listeners.append(lambda events: _track(st, events))
+    return st.service_ips
+
+
+def _track(st: state.ServerState, events: list[Any]) -> None:
+    ips = st.service_ips
+    if ips is None:
+        return
+    for e in events:
+        if e.record.group_resource != "services":
+            continue
+        ip = (e.record.fields or {}).get("spec.clusterIP")
+        if not ip or ip == "None":
+            continue
+        if e.type == "DELETED":
+            ips.discard(ip)
+        elif e.type == "ADDED":
+            ips.add(ip)
 
 
 def _allocate_ip(st: state.ServerState, obj: dict[str, Any]) -> None:
@@ -32,8 +58,8 @@ def _allocate_ip(st: state.ServerState, obj: dict[str, Any]) -> None:
     if ip == "None":
         spec["clusterIPs"] = ["None"]
         return
-    used = _allocated_ips(st)
     if ip:
+        used = _allocated_ips(st)
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
@@ -68,7 +94,7 @@ def _allocate_ip(st: state.ServerState, obj: dict[str, Any]) -> None:
                 ],
             )
     else:
-        ip = _next_free_ip(st, used)
+        ip = _next_free_ip(st, _committed_ips(st))
     spec["clusterIP"] = ip
     spec["clusterIPs"] = [ip]
 

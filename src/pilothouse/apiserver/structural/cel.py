@@ -55,8 +55,37 @@ def validate_cel(obj: Any, old_obj: Any, schema: SchemaNode, path: str = "") -> 
     ``old_obj`` is not None). ``path`` is the JSON path of ``obj``; ``""`` is the resource
     root, whose own rules fail at field ``<nil>`` as on the real server."""
     out: list[Cause] = []
-    _walk(obj, old_obj, schema, schema, path or None, not path, out)
+    if _has_rules(schema.raw):
+        _walk(obj, old_obj, schema, schema, path or None, not path, out)
     return out
+
+
+#: Whether a schema holds any rule, by the schema's identity (the schema is kept alive with
+#: the answer, so an id is never reused for another schema while cached).
+_RULES_CACHE: dict[int, tuple[Any, bool]] = {}
+
+
+def _has_rules(raw: Mapping[str, Any]) -> bool:
+    """Most schemas have no CEL rule at all: answer that once per schema, instead of
+    walking every object written against it."""
+    hit = _RULES_CACHE.get(id(raw))
+    if hit is not None and hit[0] is raw:
+        return hit[1]
+    found = _contains_rules(raw)
+    if len(_RULES_CACHE) > 10_000:
+        _RULES_CACHE.clear()
+    _RULES_CACHE[id(raw)] = (raw, found)
+    return found
+
+
+def _contains_rules(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        if value.get("x-kubernetes-validations"):
+            return True
+        return any(_contains_rules(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_rules(v) for v in value)
+    return False
 
 
 def blocking_error(causes: Sequence[Cause]) -> Cause | None:
