@@ -338,9 +338,16 @@ class Client:
         self.requests += 1
         path = k.path(namespace if k.namespaced else None)
         start = time.perf_counter()
-        async with self._http().get(
-            self._url(path), params=params, headers=headers, timeout=timeout
-        ) as resp:
+        try:
+            response = await self._http().get(
+                self._url(path), params=params, headers=headers, timeout=timeout
+            )
+        except BaseException:
+            # Reported like any request that got no answer (as :meth:`request` does).
+            if self.on_request is not None:
+                self.on_request("WATCH", "<error>", time.perf_counter() - start)
+            raise
+        async with response as resp:
             if self.on_request is not None:
                 self.on_request("WATCH", str(resp.status), time.perf_counter() - start)
             if resp.status == 401:
@@ -476,6 +483,10 @@ class Client:
         path = k.path((namespace or self.namespace) if k.namespaced else None, name)
         if subresource:
             path = f"{path}/{subresource}"
+        if not isinstance(patch, (dict, list)):
+            # A typed object (a lightkube model, a custom-resource model) as a merge,
+            # strategic or apply patch: send its JSON form, as the other writes do.
+            patch = typed.encode(patch)
         params = _write_params(field_manager)
         if force is not None:
             params["force"] = "true" if force else "false"

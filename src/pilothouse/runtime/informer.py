@@ -17,7 +17,14 @@ The loop is client-go's reflector:
    answers ``410 Gone`` (that version is compacted), go back to 1.
 
 Every relist is counted (``reason`` = ``initial``, ``gone``, ``error``) through ``on_relist``
-and logged. Errors back off exponentially (0.8 s doubling to 30 s, as client-go's reflector).
+and logged. Errors back off exponentially (0.8 s doubling to 30 s, as client-go's reflector);
+the delay starts over when the watch that failed had been working (it delivered events or ran
+for a minute), and a watch that ends at once with nothing to say backs off too. No error ends
+the loop: an unexpected one is logged and answered with a relist.
+
+Events are applied only if they are news: a watch started from a paged list's
+resourceVersion may replay changes a later page already showed, and those are skipped
+(compared by resourceVersion), as are deletions of objects the store does not hold.
 
 Handlers are called synchronously on the event loop, in event order, and must be quick (a
 controller's handler only puts keys on its queue). A handler added after the informer has
@@ -36,6 +43,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from pilothouse.api import kinds
+from pilothouse.client import auth as auth_mod
 from pilothouse.client import client as client_mod
 from pilothouse.client import errors
 from pilothouse.runtime import store as store_mod
@@ -55,6 +63,15 @@ class EventHandler(Protocol):
 
 #: Told of each relist: (kind, reason).
 RelistHook = Callable[[kinds.Kind, str], None]
+
+
+#: A watch that ran this long (seconds) before failing counts as healthy, events or not.
+_HEALTHY_WATCH = 60.0
+
+
+def _next_backoff(backoff: float) -> float:
+    """0.8 s doubling to 30 s, as client-go's reflector."""
+    return min(max(backoff * 2, 0.8), 30.0)
 
 
 def _rv(obj: Obj) -> str:
@@ -104,6 +121,7 @@ class Informer:
         self._handlers: list[EventHandler] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watch_events = 0
 
     def __repr__(self) -> str:
         return f"<Informer {self.kind} ns={self.namespace or '*'} sel={self.label_selector}>"
@@ -157,18 +175,32 @@ class Informer:
     async def run(self) -> None:
         backoff = 0.0
         need_list, reason = True, "initial"
+        loop = asyncio.get_running_loop()
         while True:
+            watch_started: float | None = None
+            self._watch_events = 0
             try:
                 if need_list:
                     await self._relist(reason)
                     need_list = False
+                watch_started = loop.time()
                 await self._watch()
-                backoff = 0.0
+                if self._watch_events == 0 and loop.time() - watch_started < 1.0:
+                    # A watch that ended at once with nothing to say (a proxy closing
+                    # streams, a server shedding load): back off rather than reconnect in a
+                    # tight loop, as client-go's reflector does for "very short watches".
+                    backoff = _next_backoff(backoff)
+                    log.warning(
+                        "watch of %s ended immediately; retrying in %.1fs", self.kind, backoff
+                    )
+                    await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                else:
+                    backoff = 0.0
             except errors.Gone as exc:
                 if need_list:
                     # The list itself expired (a continue token outlived its snapshot):
                     # back off rather than relist in a tight loop.
-                    backoff = min(max(backoff * 2, 0.8), 30.0)
+                    backoff = _next_backoff(backoff)
                     log.warning("list of %s expired (%s); retrying", self.kind, exc)
                     await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 else:
@@ -178,13 +210,26 @@ class Informer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                expected = (TimeoutError, aiohttp.ClientError, errors.ApiError, OSError)
+                expected = (
+                    TimeoutError,
+                    aiohttp.ClientError,
+                    errors.ApiError,
+                    OSError,
+                    auth_mod.AuthError,  # e.g. an exec plugin that failed for now
+                )
                 if not isinstance(exc, expected):
                     # A bug or an answer we cannot read: never let the informer die silently
                     # (its cache would freeze); start over from a fresh list.
                     log.exception("watch of %s failed unexpectedly; relisting", self.kind)
                     need_list, reason = True, "error"
-                backoff = min(max(backoff * 2, 0.8), 30.0)
+                if watch_started is not None and (
+                    self._watch_events > 0 or loop.time() - watch_started >= _HEALTHY_WATCH
+                ):
+                    # The watch worked before it broke: this is a new failure, not one more
+                    # in a series, so the delay starts over (client-go resets its backoff
+                    # after a quiet period too) instead of growing with every disconnect.
+                    backoff = 0.0
+                backoff = _next_backoff(backoff)
                 if isinstance(exc, errors.ApiError) and not self._synced.is_set():
                     need_list, reason = True, "error"
                 log.warning(
@@ -260,6 +305,8 @@ class Informer:
     # -- watch -----------------------------------------------------------------------------
 
     async def _watch(self) -> None:
+        """Watch until the stream ends, counting events (bookmarks included) in
+        ``_watch_events``."""
         stream = self.client.watch(
             self.kind,
             self.namespace,
@@ -273,6 +320,7 @@ class Informer:
         )
         try:
             async for event in stream:
+                self._watch_events += 1
                 self._apply(event.type, event.object)
                 self.resource_version = event.resource_version or self.resource_version
         finally:
