@@ -15,8 +15,9 @@ Bounding memory, as controller-runtime's ``cache.Options`` does:
 
 Guarantees: a read after :meth:`Cache.wait_for_sync` sees at least the state of the initial
 list; reads are eventually consistent with the server (a reconcile triggered by an event
-sees that event's object or newer). Caveat: objects are shared, not copied (see
-:mod:`~pilothouse.runtime.store`).
+sees that event's object or newer); every read returns a private copy (see
+:mod:`~pilothouse.runtime.store`). By default ``metadata.managedFields`` is not cached
+(``transform=None`` keeps objects whole).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Cache:
         metadata_only: Iterable[kinds.Kind] = (),
         inactivity_timeout: float = 150.0,
         on_relist: informer_mod.RelistHook | None = None,
+        transform: informer_mod.Transform | None = informer_mod.strip_managed_fields,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -53,6 +55,7 @@ class Cache:
         self.metadata_only = {_kind(k) for k in metadata_only}
         self.inactivity_timeout = inactivity_timeout
         self.on_relist = on_relist
+        self.transform = transform
         self._informers: dict[kinds.Kind, informer_mod.Informer] = {}
         self._started = False
 
@@ -69,6 +72,7 @@ class Cache:
                 metadata_only=k in self.metadata_only,
                 inactivity_timeout=self.inactivity_timeout,
                 on_relist=self.on_relist,
+                transform=self.transform,
             )
             self._informers[k] = inf
             if self._started:

@@ -33,6 +33,7 @@ from pilothouse.runtime import cache as cache_mod
 from pilothouse.runtime import clock as clock_mod
 from pilothouse.runtime import controller as controller_mod
 from pilothouse.runtime import events as events_mod
+from pilothouse.runtime import informer as informer_mod
 from pilothouse.runtime import leader as leader_mod
 from pilothouse.runtime import metrics as metrics_mod
 from pilothouse.runtime import probes as probes_mod
@@ -89,6 +90,9 @@ class ManagerOptions:
     #: Bound memory: per-kind label selectors and metadata-only kinds (see runtime.cache).
     cache_label_selectors: dict[kinds.Kind, str] = field(default_factory=dict)
     cache_metadata_only: tuple[kinds.Kind, ...] = ()
+    #: Changes every cached object before it is stored (default: drop managedFields);
+    #: None caches objects whole.
+    cache_transform: informer_mod.Transform | None = informer_mod.strip_managed_fields
     #: Seconds of watch silence after which an informer reconnects.
     watch_inactivity_timeout: float = 150.0
     #: The name events are reported under (``reportingController``); also names the
@@ -126,6 +130,7 @@ class Manager:
             metadata_only=opts.cache_metadata_only,
             inactivity_timeout=opts.watch_inactivity_timeout,
             on_relist=self._observe_relist,
+            transform=opts.cache_transform,
         )
         self.recorder = events_mod.EventRecorder(client, opts.event_source, opts.identity)
         self.controllers: list[controller_mod.Controller] = []

@@ -194,16 +194,22 @@ def test_keys_namespaced_and_cluster_scoped() -> None:
     assert store_mod.make_key("", "a") == "a"
 
 
-def test_put_returns_previous_and_remove_returns_last() -> None:
+def test_put_replaces_and_reads_are_private_copies() -> None:
     s = store_mod.Store()
-    first = thing("a", rv="1")
-    assert s.put(first) is None
+    s.put(thing("a", rv="1"))
     second = thing("a", rv="2")
-    assert s.put(second) is first
-    assert len(s) == 1 and "default/a" in s and s.get("default/a") is second
-    assert s.remove("default/a") is second
-    assert s.remove("default/a") is None
-    assert len(s) == 0 and s.get("default/a") is None
+    s.put(second)
+    assert len(s) == 1 and "default/a" in s and s.get("default/a") == second
+    assert s.resource_version("default/a") == "2"
+    # Changing what was stored, or what a read returned, changes nothing stored.
+    second["metadata"]["labels"] = {"x": "y"}
+    read = s.get("default/a")
+    assert read is not None and "labels" not in read["metadata"]
+    read["metadata"]["name"] = "changed"
+    assert s.get("default/a") == thing("a", rv="2")
+    assert s.remove("default/a") is True
+    assert s.remove("default/a") is False
+    assert len(s) == 0 and s.get("default/a") is None and s.resource_version("default/a") is None
 
 
 def test_namespace_and_owner_indexes_follow_updates_and_deletes() -> None:
@@ -307,11 +313,11 @@ def test_indexes_equal_recomputation_after_any_sequence(
         key = store_mod.make_key(ns, name)
         if op == "put":
             o = thing(name, ns, owners=uids, cluster=cluster, rv=str(n))
-            previous = s.put(o)
-            assert previous is model.get(key)
+            assert s.get(key) == model.get(key)
+            s.put(o)
             model[key] = o
         elif op == "remove":
-            assert s.remove(key) is model.pop(key, None)
+            assert s.remove(key) is (model.pop(key, None) is not None)
         elif not s.has_index("cluster"):
             func = store_mod.field_index("spec.clusterRef")
             s.add_index("cluster", func)
