@@ -265,9 +265,14 @@ class Informer:
     # -- list ------------------------------------------------------------------------------
 
     async def _relist(self, reason: str) -> None:
-        items: list[Obj] = []
+        # Each page goes into the store as it arrives: holding the whole list decoded
+        # (client-go's way) would make the peak memory of a 10,000-object relist several
+        # times what the compact store needs afterwards. Objects the list did not contain
+        # are deleted once the last page is in.
+        seen: set[str] = set()
         cont: str | None = None
         rv = ""
+        count = 0
         while True:
             page = await self.client.list(
                 self.kind,
@@ -278,11 +283,14 @@ class Informer:
                 continue_=cont,
                 metadata_only=self.metadata_only,
             )
-            items.extend(page.items)
             rv = rv or page.resource_version
             cont = page.continue_
+            count += len(page.items)
+            self._merge_page(page.items, seen)
+            del page
             if not cont:
                 break
+        self._drop_unseen(seen)
         self.relists += 1
         if self.on_relist is not None:
             try:
@@ -290,13 +298,11 @@ class Informer:
             except Exception:
                 log.exception("on_relist hook failed", extra={"kind": str(self.kind)})
         if reason != "initial":
-            log.info("relisted %s (%s): %d objects at %s", self.kind, reason, len(items), rv)
-        self._replace(items)
+            log.info("relisted %s (%s): %d objects at %s", self.kind, reason, count, rv)
         self.resource_version = rv
         self._synced.set()
 
-    def _replace(self, items: list[Obj]) -> None:
-        seen: set[str] = set()
+    def _merge_page(self, items: list[Obj], seen: set[str]) -> None:
         store = self.store
         for obj in items:
             self._normalise(obj)
@@ -311,6 +317,9 @@ class Informer:
                 store.put(obj)
                 assert old is not None
                 self._updated(old, obj)
+
+    def _drop_unseen(self, seen: set[str]) -> None:
+        store = self.store
         for key in [k for k in store.all_keys() if k not in seen]:
             gone = store.get(key)
             store.remove(key)

@@ -135,7 +135,9 @@ class Store:
         """Insert or replace (the store keeps its own encoded copy)."""
         key = key_of(obj)
         rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
-        self._items[key] = (rv, orjson.dumps(obj))
+        # orjson hands back its whole growth buffer (8 KB for a 1 KB object): copy into an
+        # exact-size bytes object, or the compact store would cost more than the dicts.
+        self._items[key] = (rv, bytes(memoryview(orjson.dumps(obj))))
         filed = self._filed.setdefault(key, {})
         for name, func in self._funcs.items():
             values = tuple(func(obj))
