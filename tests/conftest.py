@@ -34,4 +34,3 @@ def shared_cluster(
         yield srv
     finally:
         srv.stop()
-
