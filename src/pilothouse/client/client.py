@@ -96,6 +96,9 @@ class Client:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._discovered: dict[str, dict[str, kinds.Kind]] = {}
+        # One discovery request per group version in flight: the first caller fetches, the
+        # others await its answer (32 workers meeting a new kind at once send one GET).
+        self._discovering: dict[str, asyncio.Future[dict[str, kinds.Kind]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -199,6 +202,27 @@ class Client:
             ) from None
 
     async def _discover(self, api_version: str) -> dict[str, kinds.Kind]:
+        pending = self._discovering.get(api_version)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[dict[str, kinds.Kind]] = asyncio.get_running_loop().create_future()
+        self._discovering[api_version] = fut
+        try:
+            found = await self._fetch_discovery(api_version)
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved here: waiters get it through their await
+            raise
+        else:
+            fut.set_result(found)
+            return found
+        finally:
+            del self._discovering[api_version]
+
+    async def _fetch_discovery(self, api_version: str) -> dict[str, kinds.Kind]:
         group, version = kinds.parse_api_version(api_version)
         path = f"/apis/{api_version}" if group else f"/api/{version}"
         doc = await self.request("GET", path)

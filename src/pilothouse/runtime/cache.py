@@ -36,6 +36,10 @@ from pilothouse.runtime import store as store_mod
 Obj = dict[str, Any]
 
 
+class CacheNotSynced(RuntimeError):
+    """A read waited too long for its kind's informer to list (kind not served, no RBAC)."""
+
+
 class Cache:
     def __init__(
         self,
@@ -47,6 +51,7 @@ class Cache:
         inactivity_timeout: float = 150.0,
         on_relist: informer_mod.RelistHook | None = None,
         transform: informer_mod.Transform | None = informer_mod.strip_managed_fields,
+        read_timeout: float = 60.0,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -56,6 +61,8 @@ class Cache:
         self.inactivity_timeout = inactivity_timeout
         self.on_relist = on_relist
         self.transform = transform
+        #: How long a read waits for its kind's first list before :class:`CacheNotSynced`.
+        self.read_timeout = read_timeout
         self._informers: dict[kinds.Kind, informer_mod.Informer] = {}
         self._started = False
 
@@ -121,7 +128,14 @@ class Cache:
         if not inf.has_synced:
             if not self._started:
                 raise RuntimeError(f"cache read of {inf.kind} before the cache was started")
-            await inf.wait_synced()
+            try:
+                await inf.wait_synced(self.read_timeout)
+            except TimeoutError:
+                why = f": {inf.last_error}" if inf.last_error is not None else ""
+                raise CacheNotSynced(
+                    f"{inf.kind} is not in the cache after {self.read_timeout}s "
+                    f"(is the kind served, may we list and watch it?){why}"
+                ) from inf.last_error
         return inf
 
     async def get(self, kind: Any, name: str, namespace: str | None = None) -> Any:

@@ -122,6 +122,9 @@ class Informer:
         self.client = client
         self.kind = kind
         self.transform = transform
+        #: Why the last list or watch failed (None after a successful list): what a cache
+        #: read that timed out waiting for this informer reports.
+        self.last_error: BaseException | None = None
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
@@ -198,6 +201,7 @@ class Informer:
                 if need_list:
                     await self._relist(reason)
                     need_list = False
+                    self.last_error = None
                 watch_started = loop.time()
                 await self._watch()
                 if self._watch_events == 0 and loop.time() - watch_started < 1.0:
@@ -225,6 +229,7 @@ class Informer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.last_error = exc
                 expected = (
                     TimeoutError,
                     aiohttp.ClientError,
