@@ -67,6 +67,8 @@ def encode(obj: Any) -> dict[str, Any]:
     """The JSON form of a dict, a pydantic custom resource, or a lightkube object."""
     if isinstance(obj, dict):
         return obj
+    if isinstance(obj, Mapping):
+        return dict(obj)
     to_object = getattr(obj, "to_object", None)
     if callable(to_object):
         result = to_object()
@@ -77,7 +79,10 @@ def encode(obj: Any) -> dict[str, Any]:
         result = to_dict()
         if isinstance(result, dict):
             return result
-    raise TypeError(f"cannot send a {type(obj).__name__} to the API server")
+    raise TypeError(
+        f"expected an object dict, a model with to_object() or a lightkube object, "
+        f"got {type(obj).__name__}"
+    )
 
 
 def type_of_instance(obj: Any) -> Any:

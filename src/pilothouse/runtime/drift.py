@@ -54,6 +54,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from pilothouse.client import typed
+
 __all__ = ["LIST_KEYS", "SET_LISTS", "drifted", "needs_update"]
 
 #: Map-lists of the built-in types: field name -> the item fields that identify an item.
@@ -98,17 +100,6 @@ _MISSING: Any = object()
 
 class _ToObject(Protocol):
     def to_object(self) -> dict[str, Any]: ...
-
-
-def _as_dict(obj: Mapping[str, Any] | _ToObject) -> Mapping[str, Any]:
-    if isinstance(obj, Mapping):
-        return obj
-    to_object = getattr(obj, "to_object", None)
-    if callable(to_object):
-        result = to_object()
-        if isinstance(result, Mapping):
-            return result
-    raise TypeError(f"expected an object dict or a model with to_object(), got {type(obj)!r}")
 
 
 def _field(path: str, key: str) -> str:
@@ -231,7 +222,9 @@ def drifted(
     ``list_keys`` replaces :data:`LIST_KEYS` (merge the two to extend it:
     ``{**LIST_KEYS, "replicas": ("name",)}``).
     """
-    return list(_walk(_as_dict(desired), _as_dict(actual), include_status, list_keys, omitempty))
+    return list(
+        _walk(typed.encode(desired), typed.encode(actual), include_status, list_keys, omitempty)
+    )
 
 
 def needs_update(
@@ -243,5 +236,5 @@ def needs_update(
     omitempty: bool = True,
 ) -> bool:
     """Whether ``actual`` has drifted from ``desired`` at all (stops at the first path)."""
-    walk = _walk(_as_dict(desired), _as_dict(actual), include_status, list_keys, omitempty)
+    walk = _walk(typed.encode(desired), typed.encode(actual), include_status, list_keys, omitempty)
     return next(walk, None) is not None

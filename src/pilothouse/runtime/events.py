@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pilothouse.api.kinds import EVENT
-from pilothouse.client import errors
+from pilothouse.client import errors, typed
 from pilothouse.runtime.clock import Clock, RealClock
 
 __all__ = ["NORMAL", "WARNING", "EventRecorder", "format_micro_time"]
@@ -324,20 +324,9 @@ class EventRecorder:
         await self.close()
 
 
-def _as_dict(obj: Any) -> Mapping[str, Any]:
-    if isinstance(obj, Mapping):
-        return obj
-    to_object = getattr(obj, "to_object", None)
-    if callable(to_object):
-        result = to_object()
-        if isinstance(result, Mapping):
-            return result
-    raise TypeError(f"expected an object dict or a model with to_object(), got {type(obj)!r}")
-
-
 def _reference(obj: Any) -> dict[str, Any]:
     """An ``ObjectReference`` to ``obj`` (an object dict, or already a reference)."""
-    o = _as_dict(obj)
+    o = typed.encode(obj)
     meta = o.get("metadata")
     if not isinstance(meta, Mapping):
         meta = o  # already an ObjectReference-shaped dict

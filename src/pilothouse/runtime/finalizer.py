@@ -53,7 +53,7 @@ from typing import Any, Protocol, TypeVar
 
 from pilothouse.api.kinds import Kind
 from pilothouse.api.validation import is_qualified_name
-from pilothouse.client import errors
+from pilothouse.client import errors, typed
 
 __all__ = [
     "FinalizerError",
@@ -102,17 +102,6 @@ def validate_finalizer_name(name: str) -> None:
         raise ValueError(f"invalid finalizer name {name!r}: {'; '.join(problems)}")
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    to_object = getattr(obj, "to_object", None)
-    if callable(to_object):
-        result = to_object()
-        if isinstance(result, dict):
-            return result
-    raise TypeError(f"expected an object dict or a model with to_object(), got {type(obj)!r}")
-
-
 def _finalizers(obj: Mapping[str, Any]) -> list[str] | None:
     value = (obj.get("metadata") or {}).get("finalizers")
     return value if isinstance(value, list) else None
@@ -120,12 +109,12 @@ def _finalizers(obj: Mapping[str, Any]) -> list[str] | None:
 
 def is_deleting(obj: Any) -> bool:
     """Whether the object is terminating (``metadata.deletionTimestamp`` is set)."""
-    return bool((_as_dict(obj).get("metadata") or {}).get("deletionTimestamp"))
+    return bool((typed.encode(obj).get("metadata") or {}).get("deletionTimestamp"))
 
 
 def has_finalizer(obj: Any, name: str) -> bool:
     """Whether ``obj`` carries finalizer ``name``."""
-    return name in (_finalizers(_as_dict(obj)) or ())
+    return name in (_finalizers(typed.encode(obj)) or ())
 
 
 def add_finalizer(obj: dict[str, Any], name: str) -> bool:
@@ -194,7 +183,7 @@ async def finalize(
     could not be added or removed, and whatever ``apply``/``cleanup`` raise.
     """
     validate_finalizer_name(finalizer_name)
-    current = _as_dict(obj)
+    current = typed.encode(obj)
     finalizers = _finalizers(current)
     present = finalizers is not None and finalizer_name in finalizers
 

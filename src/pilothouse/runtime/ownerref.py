@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pilothouse.api.kinds import parse_api_version
+from pilothouse.client import typed
 
 __all__ = [
     "AlreadyOwnedError",
@@ -87,17 +88,6 @@ class AlreadyOwnedError(OwnerReferenceError):
         )
 
 
-def _as_dict(obj: Obj) -> Mapping[str, Any]:
-    if isinstance(obj, Mapping):
-        return obj
-    to_object = getattr(obj, "to_object", None)
-    if callable(to_object):
-        result = to_object()
-        if isinstance(result, Mapping):
-            return result
-    raise TypeError(f"expected an object dict or a model with to_object(), got {type(obj)!r}")
-
-
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
@@ -118,7 +108,7 @@ def _same_object(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 def owner_reference(owner: Obj) -> dict[str, Any]:
     """A plain (non-controller) owner reference to ``owner``."""
-    o = _as_dict(owner)
+    o = typed.encode(owner)
     meta = _meta(o)
     missing = [
         field
@@ -195,7 +185,7 @@ def set_controller_reference(
     Raises :class:`AlreadyOwnedError` if another object controls ``obj`` and
     :class:`OwnerReferenceError` if the scope rules forbid the reference.
     """
-    o = _as_dict(owner)
+    o = typed.encode(owner)
     _validate_scope(o, obj)
     ref = controller_reference(o, block_owner_deletion=block_owner_deletion)
     existing = controller_of(obj)
@@ -207,7 +197,7 @@ def set_controller_reference(
 
 def set_owner_reference(owner: Obj, obj: dict[str, Any]) -> dict[str, Any]:
     """Add (or refresh) a non-controller owner reference to ``owner`` on ``obj``."""
-    o = _as_dict(owner)
+    o = typed.encode(owner)
     _validate_scope(o, obj)
     ref = owner_reference(o)
     for existing in _refs(obj):
@@ -226,7 +216,7 @@ def remove_owner_reference(owner: Obj, obj: dict[str, Any]) -> bool:
     (controller-runtime raises when there is none; removing is usually part of a "make it so"
     step, where "already absent" is success, so here it is a return value.)
     """
-    o = _as_dict(owner)
+    o = typed.encode(owner)
     target = {
         "apiVersion": o.get("apiVersion", ""),
         "kind": o.get("kind"),
@@ -246,13 +236,13 @@ def remove_owner_reference(owner: Obj, obj: dict[str, Any]) -> bool:
 
 def has_owner_reference(obj: Obj, owner: Obj) -> bool:
     """Whether ``obj`` has any owner reference to ``owner`` (matched by uid)."""
-    uid = _meta(_as_dict(owner)).get("uid")
-    return bool(uid) and any(r.get("uid") == uid for r in _refs(_as_dict(obj)))
+    uid = _meta(typed.encode(owner)).get("uid")
+    return bool(uid) and any(r.get("uid") == uid for r in _refs(typed.encode(obj)))
 
 
 def controller_of(obj: Obj) -> dict[str, Any] | None:
     """The controller reference of ``obj`` (``metav1.GetControllerOf``), or None."""
-    for ref in _refs(_as_dict(obj)):
+    for ref in _refs(typed.encode(obj)):
         if ref.get("controller") is True:
             return ref
     return None
@@ -261,5 +251,5 @@ def controller_of(obj: Obj) -> dict[str, Any] | None:
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:
     """Whether ``owner`` is the controller of ``obj`` (``metav1.IsControlledBy``: by uid)."""
     ref = controller_of(obj)
-    uid = _meta(_as_dict(owner)).get("uid")
+    uid = _meta(typed.encode(owner)).get("uid")
     return ref is not None and bool(uid) and ref.get("uid") == uid
