@@ -11,7 +11,7 @@ import widgets
 from pilothouse.api import kinds
 from pilothouse.client import client as client_mod
 from pilothouse.client import errors
-from pilothouse.runtime import conditions
+from pilothouse.runtime import conditions, reconcile
 from pilothouse.testing import eventually, fixtures
 
 
@@ -112,3 +112,30 @@ async def test_make_manager_sets_up_chosen_operators(
     await h.wait_started()
     await kube_client.create(widgets.widget("d", {"k": "v"}))
     await eventually.eventually_async(lambda: child(kube_client, "d"))
+
+
+async def test_terminal_error_is_recorded_as_an_event_and_not_retried(
+    kube_client: client_mod.Client, make_manager: Callable[..., fixtures.ManagerHandle]
+) -> None:
+    h, rec = await setup(kube_client, make_manager)
+    bad = widgets.widget("t", {})
+    bad["spec"]["fail"] = "terminal"
+    await kube_client.create(bad)
+
+    async def recorded() -> list[dict[str, Any]]:
+        events = await kube_client.list(kinds.EVENT, "default")
+        return [
+            e
+            for e in events.items
+            if e["regarding"]["name"] == "t" and e["reason"] == "ReconcileError"
+        ]
+
+    (event,) = await eventually.eventually_async(recorded)
+    assert event["type"] == "Warning" and "spec.fail says terminal" in event["note"]
+    assert event["reportingController"] == "pilothouse"
+    body = h.manager.metrics.render().decode()
+    assert 'controller_runtime_terminal_reconcile_errors_total{controller="widget"} 1.0' in body
+    assert rec.calls.count(reconcile.Request("default", "t")) == 1
+    # A change to the object is what brings it back.
+    await kube_client.patch(widgets.WIDGET, "t", {"spec": {"fail": None}}, namespace="default")
+    await eventually.eventually_async(lambda: child(kube_client, "t"))
