@@ -37,6 +37,10 @@ from pilothouse.runtime import ratelimit as ratelimit_mod
 log = logging.getLogger("pilothouse.controller")
 
 
+class ReconcileTimeout(Exception):
+    """A reconcile ran past the controller's ``reconcile_timeout`` and was cancelled."""
+
+
 class CacheSyncTimeout(RuntimeError):
     """A controller's informers did not finish their first list in time."""
 
@@ -201,10 +205,10 @@ class Controller:
             log.error("reconcile failed permanently: %s", exc, exc_info=exc)
             if self.on_terminal_error is not None:
                 self.on_terminal_error(req, exc)
-        except TimeoutError as exc:
+        except ReconcileTimeout as exc:
             outcome = "error"
             self.queue.add_rate_limited(req)
-            log.error("reconcile timed out after %ss", self.reconcile_timeout, exc_info=exc)
+            log.error("%s; cancelled", exc)
         except Exception as exc:
             outcome = "error"
             self.queue.add_rate_limited(req)
@@ -223,8 +227,17 @@ class Controller:
     async def _call(self, req: reconcile.Request) -> reconcile.Result | None:
         if self.reconcile_timeout is None:
             return await self.reconciler.reconcile(req)
-        async with asyncio.timeout(self.reconcile_timeout):
-            return await self.reconciler.reconcile(req)
+        try:
+            async with asyncio.timeout(self.reconcile_timeout) as deadline:
+                return await self.reconciler.reconcile(req)
+        except TimeoutError:
+            # Only our deadline is a reconcile timeout; a TimeoutError the reconciler
+            # raised itself (a slow dependency) is an ordinary failure.
+            if deadline.expired():
+                raise ReconcileTimeout(
+                    f"reconcile exceeded its {self.reconcile_timeout}s timeout"
+                ) from None
+            raise
 
     def _handle_result(self, req: reconcile.Request, result: reconcile.Result | None) -> str:
         if result is None or (not result.requeue and result.requeue_after is None):

@@ -186,3 +186,18 @@ def test_bad_options_are_refused() -> None:
         controller_mod.Controller("x", Script(FakeClock(), []), reconcile_timeout=0)
     with pytest.raises(TypeError):
         controller_mod.Controller("x", lambda req: None)  # type: ignore[arg-type,return-value]
+
+
+async def test_reconcilers_own_timeout_error_is_an_ordinary_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    script = Script(clock, [TimeoutError("slow dependency"), None])
+    ctrl = await started(script, reconcile_timeout=30)
+    ctrl.queue.add(REQ)
+    await handled(ctrl, script, 1)
+    assert "reconcile failed (retry 1): slow dependency" in caplog.text
+    assert "exceeded" not in caplog.text
+    clock.advance(0.005)
+    await handled(ctrl, script, 2)
+    await ctrl.stop(grace=1)
