@@ -32,16 +32,22 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        v, d = stack.pop()
-        if d > limit:
+def _depth_ok(value: Any, limit: int = MAX_DEPTH, depth: int = 0) -> bool:
+    """No value sits more than ``limit`` containers deep (``value`` is at ``depth``).
+    Recursion is bounded by ``limit``; only containers are visited, not every scalar."""
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return depth <= limit
+    if not children:
+        return depth <= limit
+    if depth + 1 > limit:
+        return False
+    for child in children:
+        if isinstance(child, dict | list) and not _depth_ok(child, limit, depth + 1):
             return False
-        if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
-        elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
     return True
 
 

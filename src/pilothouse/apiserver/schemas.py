@@ -38,12 +38,16 @@ class SchemaNode:
     benefit.
     """
 
-    __slots__ = ("_children", "_defs", "_type", "raw")
+    __slots__ = ("_children", "_defs", "_fields", "_props", "_type", "raw")
 
     def __init__(self, raw: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> None:
         self._defs = defs
         self.raw = self._resolve(raw)
         self._children: dict[str, SchemaNode | None] = {}
+        # field(name) answers by name: the hot walks (pruning, apply, validation) ask the
+        # same few names of the same nodes for every object.
+        self._fields: dict[str, SchemaNode | None] = {}
+        self._props: Mapping[str, Any] | None = None  # None: not computed yet
         self._type: str | bool | None = False  # False: not computed yet
 
     def _resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -105,16 +109,27 @@ class SchemaNode:
 
     @property
     def properties(self) -> Mapping[str, Any]:
-        props = self.raw.get("properties")
-        return props if isinstance(props, Mapping) else {}
+        props = self._props
+        if props is None:
+            raw = self.raw.get("properties")
+            props = self._props = raw if isinstance(raw, Mapping) else {}
+        return props
 
     def field(self, name: str) -> SchemaNode | None:
         """The schema of object field ``name``: a declared property, else the
         ``additionalProperties`` schema, else None (unknown)."""
+        try:
+            return self._fields[name]
+        except KeyError:
+            pass
         props = self.properties
         if name in props:
-            return self._cached("." + name, props[name])
-        return self.additional_properties()
+            node = self._cached("." + name, props[name])
+        else:
+            node = self.additional_properties()
+        if len(self._fields) < 1024:  # bounded: names under additionalProperties vary
+            self._fields[name] = node
+        return node
 
     def additional_properties(self) -> SchemaNode | None:
         return self._cached("additionalProperties", self.raw.get("additionalProperties"))

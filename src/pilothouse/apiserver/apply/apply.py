@@ -148,7 +148,12 @@ def _apply_once(
     owned = fields_of(applied, tv).recursive_difference(ignored)
     managed[key] = ManagedEntry(owned, api_version, prior.time if prior else None)
     merged = _prune(merged, managed, prior.fields if prior else None, tv)
-    update_ownership(live, merged, tv, managed, key, force, ignored)
+    if any(k != key for k in managed):
+        # Without another manager (every create, any object with a single owner) there is
+        # nobody to take fields from or report a conflict with: skip the comparison.
+        update_ownership(live, merged, tv, managed, key, force, ignored)
+    elif managed[key].fields.empty:
+        del managed[key]  # as update_ownership drops entries left empty
     return merged
 
 
@@ -166,7 +171,7 @@ def _schema_errors(value: Any, tv: TypeView, path: str, errors: list[str]) -> No
             cpath = f"{path}.{name}"
             if not allowed:
                 errors.append(f"{cpath}: field not declared in schema")
-            else:
+            elif isinstance(child, dict | list):  # nothing to check below a scalar or null
                 _schema_errors(child, ctv, cpath, errors)
     elif container == "list" and isinstance(value, list):
         seen: set[PathElement] = set()
@@ -179,7 +184,8 @@ def _schema_errors(value: Any, tv: TypeView, path: str, errors: list[str]) -> No
                 errors.append(f"{prefix}duplicate entries for key {pe}")
             else:
                 seen.add(pe)
-                _schema_errors(item, tv.element(), path + str(pe), errors)
+                if isinstance(item, dict | list):
+                    _schema_errors(item, tv.element(), path + str(pe), errors)
 
 
 def _check_request(applied: Any, api_version: str, tv: TypeView) -> None:
@@ -245,6 +251,20 @@ def _refresh_last_applied(obj: dict[str, Any], applied: dict[str, Any]) -> None:
         del ann[LAST_APPLIED]
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of decoded JSON: several times cheaper than :func:`copy.deepcopy`, which
+    dispatches per value and keeps a memo that acyclic request/store data never needs.
+    Anything that is not plain JSON still goes through :func:`copy.deepcopy`."""
+    t = type(value)
+    if t is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if t is list:
+        return [_copy(v) for v in value]
+    if t is str or t is int or t is float or t is bool or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 def server_side_apply(
     live: Mapping[str, Any] | None,
     applied: Mapping[str, Any],
@@ -266,8 +286,8 @@ def server_side_apply(
     """
     tv = as_type(schema)
     _check_request(applied, api_version, tv)
-    config = copy.deepcopy(dict(applied))
-    live_obj = copy.deepcopy(dict(live)) if live is not None else {}
+    config = _copy(dict(applied))
+    live_obj = _copy(dict(live)) if live is not None else {}
     meta = live_obj.get("metadata")
     try:
         managed = decode_managed_fields(

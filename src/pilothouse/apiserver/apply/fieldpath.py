@@ -31,6 +31,8 @@ Path = tuple["PathElement", ...]
 
 def canonical(value: Any) -> tuple[Any, ...]:
     """A hashable, totally ordered stand-in for a JSON value (structured-merge-diff order)."""
+    if type(value) is str:  # the common case (list-map keys, set items), first
+        return (1, value)
     if isinstance(value, bool):
         return (2, value)
     if isinstance(value, int | float):
@@ -48,6 +50,11 @@ def canonical(value: Any) -> tuple[Any, ...]:
 
 def values_equal(a: Any, b: Any) -> bool:
     """Deep JSON equality where bools are not numbers and ``1 == 1.0``."""
+    if type(a) is dict and type(b) is dict and len(a) != len(b):
+        # Maps of different sizes never match (their canonical forms differ in length):
+        # answer at once rather than canonicalising both whole objects (every create
+        # compares the new object with an empty one).
+        return False
     return a is b or (a == b and same_value(a, b)) or canonical(a) == canonical(b)
 
 
@@ -128,7 +135,14 @@ class PathElement:
 
     @classmethod
     def field(cls, name: str) -> PathElement:
-        return cls("f", name, (0, name))
+        # Elements are immutable, so field elements are shared: every write walks the
+        # same few field names of its kind many times over.
+        pe = _FIELD_ELEMENTS.get(name)
+        if pe is None:
+            pe = cls("f", name, (0, name))
+            if len(_FIELD_ELEMENTS) < _FIELD_ELEMENTS_MAX and type(name) is str:
+                _FIELD_ELEMENTS[name] = pe
+        return pe
 
     @classmethod
     def key(cls, fields: Mapping[str, Any]) -> PathElement:
@@ -185,6 +199,9 @@ class PathElement:
     def __repr__(self) -> str:
         return f"PathElement({self.serialize()!r})"
 
+
+_FIELD_ELEMENTS: Final[dict[str, PathElement]] = {}
+_FIELD_ELEMENTS_MAX: Final = 65536
 
 #: Sort key giving the same order as ``<`` on elements, without a Python-level comparison.
 _ORDER: Final = attrgetter("_sort")

@@ -21,6 +21,7 @@ it twice changes nothing the second time.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from pilothouse.apiserver.schemas import SchemaNode
@@ -32,8 +33,29 @@ def apply_defaults(obj: Any, schema: SchemaNode | None) -> Any:
     """Apply the defaults of ``schema`` to ``obj`` (in place) and return ``obj``."""
     if schema is not None:
         _prune_nulls(obj, schema)
-        _default(obj, schema)
+        if _declares_defaults(schema):
+            _default(obj, schema)
     return obj
+
+
+@functools.lru_cache(maxsize=512)
+def _declares_defaults(root: SchemaNode) -> bool:
+    """Whether any node on ``root``'s structural spine has a ``default``. Most schemas have
+    none, and then :func:`_default` would walk the whole object to change nothing. Cached
+    per root node (roots live as long as their CRD version is served). A spine deeper than
+    :data:`_SPINE_LIMIT` (a ``$ref`` cycle) counts as "maybe": the full walk then decides."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if _has_default(node) or depth > _SPINE_LIMIT:
+            return True
+        children = [node.field(name) for name in node.properties]
+        children += [node.additional_properties(), node.items()]
+        stack.extend((c, depth + 1) for c in children if c is not None)
+    return False
+
+
+_SPINE_LIMIT = 64
 
 
 def _nullable(node: SchemaNode) -> bool:

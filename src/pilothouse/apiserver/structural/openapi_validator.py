@@ -72,6 +72,9 @@ def _types(raw: Mapping[str, Any]) -> tuple[list[str], bool]:
     return [x for x in types if x != "null" and isinstance(x, str)], nullable
 
 
+_JUNCTORS = frozenset(("anyOf", "oneOf", "allOf", "not"))
+
+
 class SchemaValidator:
     """kube-openapi's SchemaValidator: the validators run in its order (type, junctors,
     string, format, number, slice, enum, object) and only type and enum see nulls.
@@ -144,7 +147,11 @@ class SchemaValidator:
         return [] if matches else [_type_err(path, ",".join(types), kind)]
 
     def _junctors(self, data: Any, node: SchemaNode, path: str) -> list[_Err]:
-        raw, errs, q = node.raw, [], go_quote(path)
+        raw = node.raw
+        if not _JUNCTORS.intersection(raw):
+            return []  # the common case: no need to quote the path
+        errs: list[_Err] = []
+        q = go_quote(path)
 
         def results(name: str) -> list[list[_Err]]:
             subs = [_sub(node, x) for x in raw.get(name) or [] if isinstance(raw.get(name), list)]
