@@ -19,6 +19,7 @@ entries alone:
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -133,7 +134,10 @@ def decode_managed_fields(entries: Any) -> Managed:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def _epoch(t: str | None) -> float:
+    # Cached: every write sorts its entries by time, and the same few timestamps (second
+    # resolution) come round again and again.
     if not t:
         return 0.0
     try:
@@ -145,6 +149,7 @@ def _epoch(t: str | None) -> float:
 def encode_managed_fields(managed: Managed) -> list[dict[str, Any]]:
     """Encode entries in the real server's order; an empty list means "omit the field"."""
     out: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    sort = len(managed) > 1  # a single entry (every create) has no order to work out
     for key, entry in managed.items():
         e: dict[str, Any] = {}
         if key.manager:
@@ -158,14 +163,19 @@ def encode_managed_fields(managed: Managed) -> list[dict[str, Any]]:
         if key.subresource:
             e["subresource"] = key.subresource
         order = (
-            key.operation,
-            int(_epoch(entry.time)),
-            key.manager,
-            entry.api_version,
-            key.subresource,
+            (
+                key.operation,
+                int(_epoch(entry.time)),
+                key.manager,
+                entry.api_version,
+                key.subresource,
+            )
+            if sort
+            else ()
         )
         out.append((order, e))
-    out.sort(key=lambda pair: pair[0])
+    if sort:
+        out.sort(key=lambda pair: pair[0])
     return [e for _, e in out]
 
 

@@ -333,3 +333,103 @@ def ensure_named_fields_are_members(fs: FieldSet, schema: SchemaNode | TypeView 
             ctv = _DEDUCED
         children[pe] = ensure_named_fields_are_members(sub, ctv)
     return FieldSet(members, children)
+
+
+# -- applied configuration -> field set, checked -----------------------------------------------
+
+
+# A tuple, not ``dict | list``: isinstance checks a union type markedly slower.
+_CONTAINERS: Final = (dict, list)
+
+
+def applied_fields(obj: Any, schema: SchemaNode | TypeView | None) -> FieldSet | None:
+    """:func:`fields_of` of an applied configuration, checking it against the schema in the
+    same walk; None if the configuration breaks it (an undeclared field, or a list item that
+    is unkeyable or duplicated), and the caller walks again for the real server's messages.
+
+    Server-side apply used to walk every applied object twice -- once for the schema check,
+    once for the field set -- and both walks are a large share of a create's CPU."""
+    members: set[PathElement] = set()
+    children: dict[PathElement, FieldSet] = {}
+    if not _check_collect(obj, as_type(schema), members, children):
+        return None
+    return FieldSet.adopt(members, children)
+
+
+def _check_collect(
+    value: Any,
+    tv: TypeView,
+    members: set[PathElement] | None,
+    children: dict[PathElement, FieldSet] | None,
+) -> bool:
+    """The apply schema check (every container the type can walk into, atomic ones too) with
+    :func:`_collect` (granular containers only) where ``members``/``children`` are given;
+    False at the first violation. Without violations no item is duplicated or unkeyable,
+    which is all that tells the collection here from :func:`_collect`'s."""
+    kind = tv.kind
+    if isinstance(value, dict):
+        if kind != "map" and kind != "any":
+            return True
+        collect_map = members is not None and tv._granular_map
+        for name, child in value.items():
+            ctv, declared, allowed = tv.child(name)
+            if not allowed:
+                return False
+            nested = isinstance(child, _CONTAINERS)
+            if not collect_map:
+                if nested and not _check_collect(child, ctv, None, None):
+                    return False
+                continue
+            assert members is not None and children is not None
+            pe = PathElement.field(name)
+            if not nested and child is not None:
+                members.add(pe)  # a scalar: a leaf whatever the type says
+            elif ctv.shape(child) == "leaf":
+                members.add(pe)
+                if nested and not _check_collect(child, ctv, None, None):
+                    return False
+            else:
+                if not _check_below(child, ctv, pe, children):
+                    return False
+                if not declared:
+                    members.add(pe)
+    elif isinstance(value, list):
+        if kind != "list" and kind != "any":
+            return True
+        collect_list = members is not None and tv._granular_list
+        elem = tv.element()
+        seen: set[PathElement] = set()
+        for i, item in enumerate(value):
+            ipe = tv.item_element(item, i)
+            if isinstance(ipe, str) or ipe in seen:
+                return False
+            seen.add(ipe)
+            if not isinstance(item, _CONTAINERS):
+                if collect_list and members is not None:
+                    members.add(ipe)
+                continue  # nothing to check or collect below a scalar (or null)
+            if not collect_list:
+                if not _check_collect(item, elem, None, None):
+                    return False
+                continue
+            assert members is not None and children is not None
+            members.add(ipe)
+            if elem.shape(item) == "leaf":
+                if not _check_collect(item, elem, None, None):
+                    return False
+            elif not _check_below(item, elem, ipe, children):
+                return False
+    return True
+
+
+def _check_below(
+    value: Any, tv: TypeView, pe: PathElement, children: dict[PathElement, FieldSet]
+) -> bool:
+    """:func:`_subtree` below a granular container, for :func:`_check_collect`."""
+    members: set[PathElement] = set()
+    below: dict[PathElement, FieldSet] = {}
+    if not _check_collect(value, tv, members, below):
+        return False
+    if members or below:
+        children[pe] = FieldSet.adopt(members, below)
+    return True

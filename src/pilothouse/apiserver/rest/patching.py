@@ -91,7 +91,7 @@ async def patch(
                 "required for apply patch"
             )
         applied = codec.decode_object(body, "application/yaml")
-        return await _apply(st, ctx, applied)
+        return await _apply(st, ctx, applied, body)
     if ctx.options.force:
         raise errors.ApiError(
             422,
@@ -116,8 +116,11 @@ async def patch(
 
 
 async def _apply(
-    st: state.ServerState, ctx: context.RequestContext, applied: dict[str, Any]
+    st: state.ServerState, ctx: context.RequestContext, applied: dict[str, Any], body: bytes
 ) -> tuple[dict[str, Any], int]:
+    """Server-side apply of ``applied``, decoded from ``body``. Each attempt hands its own
+    decoded configuration (and the current object) over to the apply, which then need not
+    copy them: the result shares their parts, and the write pipeline changes it in place."""
     rt = ctx.rt
     meta = applied.get("metadata")
     if not isinstance(meta, dict) or not meta.get("name"):
@@ -130,6 +133,8 @@ async def _apply(
     schema = writes.schema_for(rt)
     manager = ctx.options.field_manager
     for attempt in range(_RETRIES):
+        if attempt:  # the last attempt's configuration may have been changed: decode afresh
+            applied = codec.decode_object(body, "application/yaml")
         rec = st.store.get(rt.storage_key, ctx.namespace, ctx.name)
         if rec is None:
             if ctx.subresource:
@@ -143,6 +148,7 @@ async def _apply(
                 rt.api_version,
                 st.now(),
                 reset_fields=managed.reset_fields_for("", rt.has_status),
+                consume=True,
             )
             obj.setdefault("metadata", {})["name"] = ctx.name
             try:
@@ -162,6 +168,7 @@ async def _apply(
             st.now(),
             ctx.subresource,
             reset_fields=managed.reset_fields_for(ctx.subresource, rt.has_status),
+            consume=True,
         )
         try:
             return await writes.update(
