@@ -14,6 +14,7 @@ from rich.console import Console
 from pilothouse.client import client as client_mod
 from pilothouse.client import config as config_mod
 from pilothouse.client import errors
+from pilothouse.runtime import controller as controller_mod
 from pilothouse.runtime import logs
 from pilothouse.runtime import manager as manager_mod
 from pilothouse.runtime import operator as operator_mod
@@ -148,6 +149,9 @@ def run(
         raise typer.Exit(1) from exc
     except errors.ApiError as exc:
         console.print(f"[red]API error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except controller_mod.CacheSyncTimeout as exc:
+        console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
 
 

@@ -146,6 +146,8 @@ class Manager:
         self.probes.readyz["informers"] = self._informers_synced
         self._stop = asyncio.Event()
         self._lost = False
+        #: The first error of a runnable (or of starting controllers): run() raises it.
+        self._failure: BaseException | None = None
         self._leading = False
         self.elector: Any = None
 
@@ -252,13 +254,15 @@ class Manager:
         """Run until :meth:`stop` (or leadership is lost: :class:`LeaderElectionLost`)."""
         opts = self.options
         binds = _binds(opts.metrics_bind_address, opts.health_probe_bind_address)
-        await self.probes.start(binds)
-        for server in self.webhook_servers:
-            await server.start()
-        if opts.webhook_register and self._webhook_server is not None:
-            await self._register_webhooks(self._webhook_server)
-        self.cache.start()
         try:
+            # Inside the try: a port in use or a webhook registration refused still shuts
+            # down whatever had started.
+            await self.probes.start(binds)
+            for server in self.webhook_servers:
+                await server.start()
+            if opts.webhook_register and self._webhook_server is not None:
+                await self._register_webhooks(self._webhook_server)
+            self.cache.start()
             for fn, needs_leader in self._runnables:
                 if not needs_leader:
                     self._spawn(fn)
@@ -272,6 +276,8 @@ class Manager:
             await self._shutdown()
         if self._lost:
             raise LeaderElectionLost(f"lost leadership of {opts.leader_election_id}")
+        if self._failure is not None:
+            raise self._failure
 
     def stop(self) -> None:
         self._stop.set()
@@ -282,8 +288,10 @@ class Manager:
                 await fn()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("runnable %s failed; stopping the manager", fn)
+                if self._failure is None:
+                    self._failure = exc
                 self.stop()
 
         task = asyncio.create_task(guarded())
@@ -309,7 +317,9 @@ class Manager:
 
     def _on_started_leading(self) -> None:
         log.info("became leader", extra={"identity": self.options.identity})
-        self._tasks.append(asyncio.create_task(self._start_leading_work()))
+        # Guarded: controllers that cannot start (caches that never sync) stop the manager
+        # with the error logged, instead of failing unseen in a task.
+        self._spawn(self._start_leading_work, leader_only=True)
 
     def _on_stopped_leading(self) -> None:
         if not self._leading:

@@ -4,15 +4,18 @@ duration; a graceful stop releases the Lease for an immediate handover."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import pytest
 import widgets
 
 from pilothouse.api import kinds
 from pilothouse.client import client as client_mod
+from pilothouse.runtime import controller as controller_mod
 from pilothouse.runtime import reconcile
 from pilothouse.testing import eventually, fixtures
 
@@ -100,3 +103,14 @@ async def _async(value: bool) -> bool:
 
 async def _leading(h: fixtures.ManagerHandle) -> bool:
     return h.manager.is_leader
+
+
+async def test_controllers_that_cannot_sync_fail_the_manager(
+    kube_client: client_mod.Client, make_manager: Callable[..., fixtures.ManagerHandle]
+) -> None:
+    # No CRD for widgets: the informer can never list, with or without leader election.
+    for options in ({}, {"leader_election": True, "identity": "x", **LEASE}):
+        h = make_manager(cache_sync_timeout=0.5, **options)
+        h.manager.builder().for_(widgets.WIDGET).complete(Recording("x", []))
+        with pytest.raises(controller_mod.CacheSyncTimeout, match=r"widgets\.example\.com"):
+            await asyncio.wait_for(h.manager.run(), 10)
