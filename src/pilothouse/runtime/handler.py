@@ -14,6 +14,7 @@ queue; the queue deduplicates.
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -32,13 +33,14 @@ class Queue(Protocol):
     def add(self, key: reconcile.Request) -> None: ...
 
 
-class _Base:
+class _Base(abc.ABC):
     def __init__(self, queue: Queue, predicates: Sequence[predicate_mod.Predicate] = ()) -> None:
         self.queue = queue
         self.predicates = tuple(predicates)
 
+    @abc.abstractmethod
     def requests(self, obj: Obj) -> Iterable[reconcile.Request]:
-        raise NotImplementedError
+        """Subclasses say what they enqueue or compare."""
 
     def _enqueue(self, obj: Obj) -> None:
         for req in self.requests(obj):

@@ -9,6 +9,7 @@ controller-runtime's ``pkg/predicate``.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ def _meta(obj: Obj) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-class _UpdateOnly:
+class _UpdateOnly(abc.ABC):
     """Creates and deletes pass; updates pass when :meth:`changed`."""
 
     def create(self, obj: Obj) -> bool:
@@ -41,8 +42,9 @@ class _UpdateOnly:
     def update(self, old: Obj, new: Obj) -> bool:
         return self.changed(old, new)
 
+    @abc.abstractmethod
     def changed(self, old: Obj, new: Obj) -> bool:
-        raise NotImplementedError
+        """Subclasses say what they enqueue or compare."""
 
 
 class GenerationChanged(_UpdateOnly):

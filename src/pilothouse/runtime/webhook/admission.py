@@ -50,6 +50,7 @@ custom-resource models).
 
 from __future__ import annotations
 
+import abc
 import base64
 import copy
 import logging
@@ -253,7 +254,7 @@ def _internal(uid: str, what: str, e: BaseException) -> AdmissionResponse:
     return _denial(uid, f"internal error in webhook handler: {type(e).__name__}: {e}", 500, None)
 
 
-class _AdmissionWebhook(Generic[T]):
+class _AdmissionWebhook(abc.ABC, Generic[T]):
     def __init__(self, model: type[T] | None) -> None:
         self._codec: _Codec[T] = _Codec(model)
 
@@ -284,8 +285,9 @@ class _AdmissionWebhook(Generic[T]):
             response = _internal(request.uid, type(self).__name__, e)
         return _review(response, admission.warnings)
 
+    @abc.abstractmethod
     async def _decide(self, admission: Admission[T]) -> AdmissionResponse:
-        raise NotImplementedError
+        """Validating and mutating webhooks answer differently."""
 
 
 class ValidatingWebhook(_AdmissionWebhook[T]):
