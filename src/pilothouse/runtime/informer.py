@@ -6,7 +6,9 @@ The loop is client-go's reflector:
 1. **List** (paged) and *replace* the store: objects new to the store are announced as
    adds, objects whose resourceVersion changed as updates, objects that vanished as
    deletes (with their last known state). A relist therefore neither loses nor repeats a
-   notification, which is what makes ``410 Gone`` safe to recover from.
+   notification, which is what makes ``410 Gone`` safe to recover from. Pages go into the
+   store as they arrive (deletions once the last page is in), so a large list is never
+   held decoded all at once.
 2. **Watch** from the list's resourceVersion, with bookmarks, applying each event to the
    store and telling the handlers. The resourceVersion of every event and bookmark is
    remembered.
@@ -28,7 +30,8 @@ resourceVersion may replay changes a later page already showed, and those are sk
 
 Handlers are called synchronously on the event loop, in event order, and must be quick (a
 controller's handler only puts keys on its queue). A handler added after the informer has
-synced is first told of every object already in the store, as client-go does.
+synced is first told of every object already in the store, as client-go does. Every object
+passes through ``transform`` first (by default :func:`strip_managed_fields`).
 """
 
 from __future__ import annotations
