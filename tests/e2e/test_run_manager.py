@@ -106,6 +106,17 @@ def create_widgets(srv: testing_apiserver.ServerThread, n: int) -> None:
     )
 
 
+def stored_children(srv: testing_apiserver.ServerThread) -> int:
+    """Counted on the server's own loop (its store is not shared with other threads)."""
+
+    async def count() -> int:
+        state = srv.server.state
+        assert state is not None
+        return sum(1 for r in state.store.iter("configmaps", "default") if r.name.endswith("-data"))
+
+    return srv.call(count())
+
+
 def children(srv: testing_apiserver.ServerThread) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = srv.get_json("configmaps", "-n", "default")["items"]
     return [cm for cm in items if cm["metadata"]["name"].endswith("-data")]
@@ -119,11 +130,12 @@ def test_kill_9_during_convergence_then_restart_converges_without_duplicates(
     first = start_manager(srv)
     try:
         # Let it get part of the way, then kill it without any chance to clean up.
-        eventually.eventually(lambda: len(children(srv)) >= 100, timeout=60, interval=0.05)
+        # Counted in the server's store (no kubectl round trip), so the kill lands early.
+        eventually.eventually(lambda: stored_children(srv) >= 100, timeout=60, interval=0.005)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-    partial = len(children(srv))
+    partial = stored_children(srv)
     assert partial < n, "the manager finished before it could be killed; raise n"
     second = start_manager(srv)
     try:
