@@ -33,30 +33,18 @@ answers like any other.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import ssl
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
-from yarl import URL
 
 from pilothouse.api import validation
 from pilothouse.api.validation import go_quote
-from pilothouse.apiserver import resources
-from pilothouse.apiserver.admission.calls import (
-    ServiceResolver,
-    _describe_connection_error,
-    _describe_http_error,
-    no_service_resolver,
-)
+from pilothouse.apiserver import resources, webhookcall
 from pilothouse.apiserver.errors import ApiError
-from pilothouse.pki import ssl_client_context
+from pilothouse.apiserver.webhookcall import ServiceResolver
 
 Obj = dict[str, Any]
 
@@ -217,50 +205,13 @@ def _verify(review: Any, uid: str, call: _Call) -> list[Obj]:
 
 
 class ConversionClient:
-    """POSTs ConversionReviews; owns an HTTP session and TLS contexts on one event loop."""
+    """POSTs ConversionReviews through a :class:`~.webhookcall.WebhookTransport`."""
 
     def __init__(self, service_resolver: ServiceResolver | None = None) -> None:
-        self._resolve_service = service_resolver or no_service_resolver
-        self._session: aiohttp.ClientSession | None = None
-        self._ssl: dict[str, ssl.SSLContext] = {}
+        self._transport = webhookcall.WebhookTransport(service_resolver)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _ssl_context(self, ca_bundle: str) -> ssl.SSLContext:
-        ctx = self._ssl.get(ca_bundle)
-        if ctx is None:
-            try:
-                pem = base64.b64decode(ca_bundle, validate=True) if ca_bundle else None
-                ctx = ssl_client_context(pem)
-            except (binascii.Error, ssl.SSLError, ValueError) as e:
-                raise ConversionFailed(
-                    f"unable to load root certificates: unable to parse bytes as PEM block ({e})"
-                ) from e
-            self._ssl[ca_bundle] = ctx
-        return ctx
-
-    def _target(self, config: Mapping[str, Any]) -> tuple[str, str, str | None]:
-        """(URL as kube names it, URL to connect to, TLS server name)."""
-        query = f"?timeout={TIMEOUT}s"
-        if config.get("url"):
-            url = str(config["url"]) + query
-            return url, url, None
-        service = config.get("service") or {}
-        namespace, name = str(service.get("namespace", "")), str(service.get("name", ""))
-        port = int(service.get("port") or 443)
-        path = str(service.get("path") or "")
-        host = f"{name}.{namespace}.svc"
-        url = f"https://{host}:{port}{path}{query}"
-        try:
-            base = self._resolve_service(namespace, name, port)
-            if base is None:
-                raise LookupError(f"no endpoints available for service {go_quote(name)}")
-        except Exception as e:
-            raise ConversionFailed(f"Post {go_quote(url)}: {e}") from e
-        return url, base.rstrip("/") + path + query, host
+        await self._transport.close()
 
     async def convert(self, call: _Call) -> list[Obj]:
         """Send one review; the checked converted objects, or :class:`ConversionFailed`."""
@@ -268,8 +219,6 @@ class ConversionClient:
         if "v1" not in conversion.review_versions:
             raise ConversionFailed("webhook does not accept known ConversionReview versions (v1)")
         config = conversion.client_config
-        ctx = self._ssl_context(str(config.get("caBundle") or ""))
-        url, connect_url, server_hostname = self._target(config)
         uid = str(uuid.uuid4())
         body = orjson.dumps(
             {
@@ -278,29 +227,14 @@ class ConversionClient:
                 "request": {"uid": uid, "desiredAPIVersion": call.desired, "objects": call.objects},
             }
         )
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         try:
-            async with (
-                asyncio.timeout(TIMEOUT),
-                self._session.post(
-                    connect_url,
-                    data=body,
-                    headers={"Content-Type": "application/json", "Accept": "application/json"},
-                    ssl=ctx,
-                    server_hostname=server_hostname,
-                ) as resp,
-            ):
-                payload = await resp.read()
-                status = resp.status
-        except TimeoutError as e:
-            raise ConversionFailed(f"Post {go_quote(url)}: context deadline exceeded") from e
-        except aiohttp.ClientError as e:
-            tls_host = server_hostname or str(URL(url).host)
-            detail = _describe_connection_error(e, tls_host)
-            raise ConversionFailed(f"Post {go_quote(url)}: {detail}") from e
+            ctx = self._transport.ssl_context(str(config.get("caBundle") or ""))
+            target = self._transport.target(config, f"?timeout={TIMEOUT}s")
+            status, payload = await self._transport.post(target, body, ctx, TIMEOUT)
+        except webhookcall.TransportError as e:
+            raise ConversionFailed(str(e)) from e
         if not 200 <= status < 300:
-            raise ConversionFailed(_describe_http_error(status, payload))
+            raise ConversionFailed(webhookcall.describe_http_error(status, payload))
         try:
             review = orjson.loads(payload)
         except orjson.JSONDecodeError as e:

@@ -31,10 +31,10 @@ Audit annotations are ignored.
 from __future__ import annotations
 
 from pilothouse.apiserver.admission.attributes import Attributes, Hook
-from pilothouse.apiserver.admission.calls import ServiceResolver
 from pilothouse.apiserver.admission.dispatcher import Dispatcher
 from pilothouse.apiserver.admission.matching import rule_matches
 from pilothouse.apiserver.admission.review import admission_request
+from pilothouse.apiserver.webhookcall import ServiceResolver
 
 __all__ = [
     "Attributes",

@@ -29,12 +29,13 @@ import orjson
 
 from pilothouse.api.validation import go_quote
 from pilothouse.apiserver.admission.attributes import Attributes, Hook
-from pilothouse.apiserver.admission.calls import ServiceResolver, WebhookClient
+from pilothouse.apiserver.admission.calls import WebhookClient
 from pilothouse.apiserver.admission.errors import CallError, denial, internal
 from pilothouse.apiserver.admission.matching import Matcher, is_exempt
 from pilothouse.apiserver.admission.review import warnings_of
 from pilothouse.apiserver.errors import ApiError
 from pilothouse.apiserver.patch.jsonpatch import apply as apply_json_patch
+from pilothouse.apiserver.webhookcall import ServiceResolver
 
 
 @dataclass
