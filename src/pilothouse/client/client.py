@@ -241,10 +241,7 @@ class Client:
         self._discovered.clear()
 
     async def _resolve(self, target: Any) -> kinds.Kind:
-        found = typed.kind_of_type(target)
-        if found is None:
-            raise TypeError(f"{target!r} names no Kubernetes kind")
-        return found
+        return typed.require_kind(target)
 
     async def _kind_of_object(self, obj: dict[str, Any], target: Any) -> kinds.Kind:
         if target is not None:

@@ -52,6 +52,18 @@ def kind_of_type(target: Any) -> kinds.Kind | None:
     return None
 
 
+class NotAKind(TypeError):
+    """What was given as a kind is neither a Kind nor a typed class."""
+
+
+def require_kind(target: Any) -> kinds.Kind:
+    """:func:`kind_of_type`, or :class:`NotAKind` when ``target`` names no kind."""
+    found = kind_of_type(target)
+    if found is None:
+        raise NotAKind(f"{target!r} names no Kubernetes kind")
+    return found
+
+
 def decode(target: Any, obj: dict[str, Any]) -> Any:
     """Turn a JSON object into an instance of ``target`` (unchanged for a Kind)."""
     if isinstance(target, kinds.Kind) or not isinstance(target, type):

@@ -42,10 +42,10 @@ class BuilderError(ValueError):
 
 
 def _kind(target: Any) -> kinds.Kind:
-    k = typed.kind_of_type(target)
-    if k is None:
-        raise BuilderError(f"{target!r} names no Kubernetes kind")
-    return k
+    try:
+        return typed.require_kind(target)
+    except typed.NotAKind as exc:
+        raise BuilderError(str(exc)) from None
 
 
 class ControllerBuilder:

@@ -56,8 +56,10 @@ class Cache:
         self.client = client
         self.namespace = namespace
         # Keys may be typed classes as well as Kinds: informers are looked up by Kind.
-        self.label_selectors = {_kind(k): sel for k, sel in (label_selectors or {}).items()}
-        self.metadata_only = {_kind(k) for k in metadata_only}
+        self.label_selectors = {
+            typed.require_kind(k): sel for k, sel in (label_selectors or {}).items()
+        }
+        self.metadata_only = {typed.require_kind(k) for k in metadata_only}
         self.inactivity_timeout = inactivity_timeout
         self.on_relist = on_relist
         self.transform = transform
@@ -68,7 +70,7 @@ class Cache:
 
     def informer(self, kind: Any) -> informer_mod.Informer:
         """The informer for ``kind`` (a Kind or a typed class), created on first use."""
-        k = _kind(kind)
+        k = typed.require_kind(kind)
         inf = self._informers.get(k)
         if inf is None:
             inf = informer_mod.Informer(
@@ -200,10 +202,3 @@ class Cache:
 def _ns(obj: Obj) -> str | None:
     ns = (obj.get("metadata") or {}).get("namespace")
     return str(ns) if ns else None
-
-
-def _kind(kind: Any) -> kinds.Kind:
-    found = typed.kind_of_type(kind)
-    if found is None:
-        raise TypeError(f"{kind!r} names no Kubernetes kind")
-    return found

@@ -38,6 +38,7 @@ from pilothouse.runtime import leader as leader_mod
 from pilothouse.runtime import metrics as metrics_mod
 from pilothouse.runtime import probes as probes_mod
 from pilothouse.runtime import reconcile
+from pilothouse.runtime import store as store_mod
 
 if TYPE_CHECKING:
     # Webhook support is imported when first used: it brings TLS certificate handling
@@ -218,9 +219,7 @@ class Manager:
         """Record a Warning event on the object a reconcile gave up on."""
 
         def hook(req: reconcile.Request, exc: BaseException) -> None:
-            obj = self.cache.informer(kind).store.get(
-                f"{req.namespace}/{req.name}" if req.namespace else req.name
-            )
+            obj = self.cache.informer(kind).store.get(store_mod.make_key(req.namespace, req.name))
             if obj is not None:
                 self.recorder.warning(obj, "ReconcileError", "Reconcile", str(exc))
 

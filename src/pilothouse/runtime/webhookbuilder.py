@@ -78,9 +78,10 @@ class WebhookBuilder:
     def for_(self, target: Any) -> WebhookBuilder:
         """The kind the webhooks handle; a ``pilothouse.crd`` model class makes handlers
         receive typed objects."""
-        kind = typed.kind_of_type(target)
-        if kind is None:
-            raise WebhookBuilderError(f"{target!r} names no Kubernetes kind")
+        try:
+            kind = typed.require_kind(target)
+        except typed.NotAKind as exc:
+            raise WebhookBuilderError(str(exc)) from None
         self._kind = kind
         self._model = (
             target if isinstance(target, type) and hasattr(target, "from_object") else None
