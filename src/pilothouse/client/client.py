@@ -47,6 +47,8 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
 
 _METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+# How long close() waits for connections in their TLS shutdown before giving up on them.
+_CLOSE_GRACE = 5.0
 
 #: Called after each request with (method, HTTP code or "<error>", seconds).
 RequestHook = Callable[[str, str, float], None]
@@ -99,6 +101,7 @@ class Client:
         # One discovery request per group version in flight: the first caller fetches, the
         # others await its answer (32 workers meeting a new kind at once send one GET).
         self._discovering: dict[str, asyncio.Future[dict[str, kinds.Kind]]] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,9 +121,32 @@ class Client:
         return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close every connection and wait (up to a few seconds) until their sockets are
+        closed, so that a loop ended right after this call leaks none.
+
+        aiohttp waits for the connections it still holds; a watch that ended early closed
+        its connection itself, and that connection's TLS shutdown may still be in flight.
+        """
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        pending = [f for f in self._closing if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=_CLOSE_GRACE)
+
+    def _track_close(self, resp: aiohttp.ClientResponse) -> None:
+        """Remember when ``resp``'s connection will have closed (see :meth:`close`)."""
+        conn = resp.connection
+        closed = conn.protocol.closed if conn is not None and conn.protocol is not None else None
+        if closed is None or closed.done():
+            return
+        self._closing.add(closed)
+        closed.add_done_callback(self._closed_done)
+
+    def _closed_done(self, fut: asyncio.Future[None]) -> None:
+        self._closing.discard(fut)
+        if not fut.cancelled():
+            fut.exception()  # retrieved: a connection lost with an error is not news here
 
     async def __aenter__(self) -> Client:
         return self
@@ -369,6 +395,7 @@ class Client:
                 self.on_request("WATCH", "<error>", time.perf_counter() - start)
             raise
         async with response as resp:
+            self._track_close(resp)
             if self.on_request is not None:
                 self.on_request("WATCH", str(resp.status), time.perf_counter() - start)
             if resp.status == 401:

@@ -119,9 +119,8 @@ class Cache:
         return all(inf.has_synced for inf in self._informers.values())
 
     async def wait_for_sync(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(
-            asyncio.gather(*(inf.wait_synced() for inf in self._informers.values())), timeout
-        )
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(inf.wait_synced() for inf in self._informers.values()))
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -108,9 +108,8 @@ class Controller:
         for source, handler in self._sources:
             source.add_handler(handler)
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(s.wait_synced() for s, _ in self._sources)), sync_timeout
-            )
+            async with asyncio.timeout(sync_timeout):
+                await asyncio.gather(*(s.wait_synced() for s, _ in self._sources))
         except TimeoutError:
             pending = ", ".join(str(s.kind) for s, _ in self._sources if not s.has_synced)
             raise CacheSyncTimeout(
@@ -129,7 +128,8 @@ class Controller:
     async def stop(self, grace: float = 30.0) -> None:
         """Stop taking keys; let in-flight reconciles finish within ``grace`` seconds."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.shutdown_with_drain(), grace)
+            async with asyncio.timeout(grace):
+                await self.queue.shutdown_with_drain()
         self.queue.shutdown()
         await self._cancel_workers()
 

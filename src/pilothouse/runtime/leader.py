@@ -247,7 +247,10 @@ class LeaderElector:
         acquisition; while leading, the deadline timer is what ends leadership.
         """
         try:
-            return await asyncio.wait_for(self._try_acquire_or_renew(), self.renew_deadline)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
+            # lands as the attempt completes, and a cancelled elector would then never stop.
+            async with asyncio.timeout(self.renew_deadline):
+                return await self._try_acquire_or_renew()
         except Exception as exc:  # API, transport and timeout errors alike: retry later
             log.debug("lease %s/%s attempt failed: %r", self.namespace, self.name, exc)
             return False
@@ -323,7 +326,8 @@ class LeaderElector:
         record["holderIdentity"] = ""
         record["leaseDurationSeconds"] = 1
         try:
-            await asyncio.wait_for(self._write(record, self.clock.now()), self.renew_deadline)
+            async with asyncio.timeout(self.renew_deadline):
+                await self._write(record, self.clock.now())
             log.info("%s released lease %s/%s", self.identity, self.namespace, self.name)
         except Exception as exc:
             log.warning("failed to release lease %s/%s: %s", self.namespace, self.name, exc)

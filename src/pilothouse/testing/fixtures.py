@@ -56,7 +56,8 @@ class ManagerHandle:
                     self.task.result()
                 await asyncio.sleep(0.01)
 
-        await asyncio.wait_for(synced(), timeout)
+        async with asyncio.timeout(timeout):
+            await synced()
 
     async def stop(self) -> None:
         self.manager.stop()

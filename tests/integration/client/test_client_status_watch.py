@@ -17,6 +17,7 @@ from pilothouse.client import config as config_mod
 from pilothouse.client import errors
 from pilothouse.client import watch as watch_mod
 from pilothouse.testing import fixtures
+from pilothouse.testing.apiserver import ServerThread
 
 CM = kinds.CONFIGMAP
 DEPLOY = kinds.BUILTIN[kinds.GroupVersionKind("apps", "v1", "Deployment")]
@@ -244,3 +245,34 @@ async def test_watch_from_a_compacted_resource_version_raises_gone(
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         assert ev.object["metadata"]["name"] == "fresh"
+
+
+def _watched_sockets() -> int:
+    selector = getattr(asyncio.get_running_loop(), "_selector")  # noqa: B009 -- test only
+    return len(selector.get_map())
+
+
+async def test_close_waits_for_the_socket_of_a_watch_that_ended_early(
+    cluster: ServerThread,
+) -> None:
+    # A watch abandoned mid-stream closes its own connection; its TLS shutdown finishes a
+    # few loop turns later. close() must wait for it, or a loop ended right after close()
+    # leaks the socket (a ResourceWarning at some later GC). Repeated: the race is ~50%.
+    assert cluster.kubeconfig_path is not None
+    before = _watched_sockets()
+    for _ in range(8):
+        client = client_mod.Client(config_mod.load(cluster.kubeconfig_path))
+        seen = asyncio.Event()
+
+        async def follow(client: client_mod.Client = client, seen: asyncio.Event = seen) -> None:
+            async for _event in client.watch(CM, "default"):
+                seen.set()
+
+        task = asyncio.create_task(follow())
+        await client.apply(cm("early"), field_manager="test")
+        await asyncio.wait_for(seen.wait(), 10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await client.close()
+        assert _watched_sockets() == before

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from pilothouse.testing.apiserver import ServerThread
-from pilothouse.testing.eventually import eventually
+from pilothouse.testing.eventually import eventually, eventually_async
 from pilothouse.testing.http import RawClient
 
 GROUP = "kopf.example.com"
@@ -155,6 +155,12 @@ def _registry(core: client.CoreV1Api, custom: client.CustomObjectsApi, rec: Reco
     return registry
 
 
+async def _no_open_sockets() -> bool:
+    """True once the running loop watches no socket but its own self-pipe."""
+    selector = getattr(asyncio.get_running_loop(), "_selector")  # noqa: B009 -- private, test only
+    return len(selector.get_map()) <= 1
+
+
 class OperatorThread:
     """``kopf.operator()`` in a thread of its own, started and stopped through kopf's flags."""
 
@@ -176,6 +182,10 @@ class OperatorThread:
             ready_flag=self.ready,
             stop_flag=self.stop_flag,
         )
+        # kopf returns while the TLS close_notify exchange of its last watch connection may
+        # still be in flight; asyncio.run would close the loop under it and leak the socket,
+        # reported later as a ResourceWarning in whichever test triggers the next GC.
+        await eventually_async(_no_open_sockets, timeout=10, message="kopf's sockets closed")
         # A clean stop leaves nothing running behind kopf (asyncio.run would hide it).
         me = asyncio.current_task()
         self.leftover_tasks = [t.get_name() for t in asyncio.all_tasks() if t is not me]

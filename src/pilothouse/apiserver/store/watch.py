@@ -89,7 +89,8 @@ class Watcher:
             return True
         self._wakeup.clear()
         try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
         except TimeoutError:
             return False
         return True
