@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: up test lint typecheck imports venv bench clean
+.PHONY: up test lint typecheck imports venv bench clean proto
 
 venv: $(STAMP)
 
@@ -16,24 +16,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-up: $(STAMP)
+# The control plane's gRPC code is generated from its .proto, never committed.
+PROTO_DIR := src/pilothouse/controlplane/proto
+PROTO_OUT := $(PROTO_DIR)/controlplane_pb2.py
+
+proto: $(PROTO_OUT)
+
+$(PROTO_OUT): $(PROTO_DIR)/controlplane.proto $(PROTO_DIR)/generate.py $(STAMP)
+	$(BIN)/python -m pilothouse.controlplane.proto.generate
+
+up: $(STAMP) $(PROTO_OUT)
 	$(BIN)/pilothouse up $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) $(PROTO_OUT)
 	$(BIN)/mypy
 
-imports: $(STAMP)
+imports: $(STAMP) $(PROTO_OUT)
 	$(BIN)/lint-imports
 
-test: lint typecheck imports
+test: lint typecheck imports $(PROTO_OUT)
 	$(BIN)/pytest -q $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) $(PROTO_OUT)
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(PROTO_DIR)/*_pb2*.py $(PROTO_DIR)/*_pb2.pyi

@@ -7,7 +7,7 @@ import contextlib
 
 import typer
 
-from pilothouse.cli import cluster, run
+from pilothouse.cli import cluster, controlplane, run
 from pilothouse.client import config as client_config_mod
 from pilothouse.runtime import logs
 from pilothouse.runtime import manager as manager_mod
@@ -17,6 +17,7 @@ app = typer.Typer(
     help="Pilothouse: write and run Kubernetes operators in Python.", no_args_is_help=True
 )
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(controlplane.app, name="controlplane")
 app.command("run")(run.run)
 app.command("crds")(run.crds)
 

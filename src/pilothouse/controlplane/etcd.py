@@ -1,0 +1,433 @@
+"""A small, typed asyncio client for the parts of etcd's v3 API the control plane uses.
+
+The wire code is etcd's own gRPC API: the generated messages and stubs come from ``aetcd``
+(a maintained asyncio etcd client), but its high-level client is not used. It hides what a
+lock service must see: the revision in every response header (our ``version`` and fencing
+tokens are revisions), range compares (``mod_revision`` of a whole prefix, which
+UpdateHashRing needs), and the exact revision grouping of watch events (WatchTopology
+delivers every version once, so events are cut per revision, never per gRPC message).
+
+Design notes:
+
+* One gRPC channel per :class:`Etcd`. Several endpoints become one ``ipv4:a,b,c`` target
+  with gRPC's ``pick_first`` policy, so a dead endpoint is skipped by gRPC itself.
+* Reads are linearizable unless ``serializable=True`` (served from the local member, which
+  may lag: the "stale read" of the API).
+* Every failure is one of three errors: :class:`EtcdUnavailable` (no answer; the caller
+  may retry or fail over), :class:`EtcdCompacted` (a revision below the compaction point),
+  or :class:`EtcdError` (anything else, with etcd's message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+from aetcd import rpc
+
+_UNAVAILABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+
+
+class EtcdError(Exception):
+    """etcd refused or failed a request (its message is kept)."""
+
+
+class EtcdUnavailable(EtcdError):
+    """No etcd member answered in time: no quorum, the member is down, or a timeout."""
+
+
+class EtcdCompacted(EtcdError):
+    """The revision asked for is below etcd's compaction point."""
+
+    def __init__(self, compact_revision: int) -> None:
+        super().__init__(f"revisions below {compact_revision} were compacted")
+        self.compact_revision = compact_revision
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The ``range_end`` selecting every key that starts with ``prefix`` (etcd's rule)."""
+    end = bytearray(prefix)
+    for i in reversed(range(len(end))):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\x00"  # every key
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KV:
+    key: bytes
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+    @classmethod
+    def of(cls, kv: Any) -> KV:
+        return cls(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Range:
+    """A range read: the store ``revision`` it was read at and the keys found."""
+
+    revision: int
+    kvs: tuple[KV, ...]
+    more: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TxnResult:
+    succeeded: bool
+    revision: int
+    #: One entry per operation of the branch taken: a :class:`Range` for gets, the number
+    #: of deleted keys for deletes, ``None`` for puts.
+    results: tuple[Range | int | None, ...]
+
+
+class EventType(enum.StrEnum):
+    PUT = "PUT"
+    DELETE = "DELETE"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    type: EventType
+    kv: KV
+    prev: KV | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Revision:
+    """All watch events of one revision (one etcd transaction), in order."""
+
+    revision: int
+    events: tuple[Event, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Status:
+    member_id: int
+    leader: int
+    raft_term: int
+    raft_index: int
+    revision: int
+    db_size: int
+    db_size_in_use: int
+    errors: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberInfo:
+    id: int
+    name: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+    is_learner: bool
+
+
+# -- transaction building blocks -----------------------------------------------------------
+
+_CMP = {
+    "==": rpc.Compare.EQUAL,
+    "!=": rpc.Compare.NOT_EQUAL,
+    "<": rpc.Compare.LESS,
+    ">": rpc.Compare.GREATER,
+}
+
+
+def _compare(key: bytes, op: str, target: Any, field: str, value: Any, range_end: bytes) -> Any:
+    msg = rpc.Compare(key=key, result=_CMP[op], target=target, range_end=range_end)
+    setattr(msg, field, value)
+    return msg
+
+
+def create_revision(key: bytes, op: str, value: int) -> Any:
+    """Compare ``key``'s create revision (0: the key does not exist)."""
+    return _compare(key, op, rpc.Compare.CREATE, "create_revision", value, b"")
+
+
+def mod_revision(key: bytes, op: str, value: int, *, prefix: bool = False) -> Any:
+    """Compare the mod revision of ``key`` (of every key under it with ``prefix``)."""
+    end = prefix_end(key) if prefix else b""
+    return _compare(key, op, rpc.Compare.MOD, "mod_revision", value, end)
+
+
+def value_is(key: bytes, op: str, value: bytes) -> Any:
+    return _compare(key, op, rpc.Compare.VALUE, "value", value, b"")
+
+
+def lease_is(key: bytes, op: str, lease: int) -> Any:
+    return _compare(key, op, rpc.Compare.LEASE, "lease", lease, b"")
+
+
+def put(key: bytes, value: bytes, lease: int = 0) -> Any:
+    return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, lease=lease))
+
+
+def get(key: bytes, *, prefix: bool = False) -> Any:
+    end = prefix_end(key) if prefix else b""
+    return rpc.RequestOp(request_range=rpc.RangeRequest(key=key, range_end=end))
+
+
+def delete(key: bytes, *, prefix: bool = False) -> Any:
+    end = prefix_end(key) if prefix else b""
+    return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key, range_end=end))
+
+
+def _target(endpoints: Sequence[str]) -> str:
+    """``host:port`` endpoints (``http://`` accepted) as one gRPC target."""
+    hosts = []
+    for e in endpoints:
+        e = e.strip()
+        for scheme in ("http://", "https://"):
+            if e.startswith(scheme):
+                e = e[len(scheme) :]
+        hosts.append(e.rstrip("/"))
+    if not hosts or not all(hosts):
+        raise ValueError(f"no etcd endpoints in {list(endpoints)!r}")
+    return hosts[0] if len(hosts) == 1 else "ipv4:" + ",".join(hosts)
+
+
+class Etcd:
+    """An etcd v3 client over one gRPC channel; see the module docstring.
+
+    ``timeout`` bounds every unary call; a call that runs out of it raises
+    :class:`EtcdUnavailable`. Watches are not bounded by it.
+    """
+
+    def __init__(self, endpoints: Sequence[str], *, timeout: float = 5.0) -> None:
+        self.endpoints = tuple(endpoints)
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(
+            _target(self.endpoints),
+            options=[
+                ("grpc.lb_policy_name", "pick_first"),
+                # Reconnect fast after a member restart: the default backoff grows to 120 s.
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+                ("grpc.max_receive_message_length", 64 << 20),
+            ],
+        )
+        self._kv = rpc.KVStub(self._channel)
+        self._lease = rpc.LeaseStub(self._channel)
+        self._watch = rpc.WatchStub(self._channel)
+        self._cluster = rpc.ClusterStub(self._channel)
+        self._maintenance = rpc.MaintenanceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> Etcd:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await method(request, timeout=timeout or self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+
+    # -- KV --------------------------------------------------------------------------------
+
+    async def range(
+        self,
+        key: bytes,
+        *,
+        prefix: bool = False,
+        revision: int = 0,
+        serializable: bool = False,
+        limit: int = 0,
+    ) -> Range:
+        req = rpc.RangeRequest(
+            key=key,
+            range_end=prefix_end(key) if prefix else b"",
+            revision=revision,
+            serializable=serializable,
+            limit=limit,
+        )
+        resp = await self._call(self._kv.Range, req)
+        return Range(resp.header.revision, tuple(KV.of(kv) for kv in resp.kvs), resp.more)
+
+    async def put(self, key: bytes, value: bytes, *, lease: int = 0) -> int:
+        """Store ``key``; returns the revision of the write."""
+        resp = await self._call(self._kv.Put, rpc.PutRequest(key=key, value=value, lease=lease))
+        return int(resp.header.revision)
+
+    async def txn(
+        self, compare: Iterable[Any], success: Iterable[Any] = (), failure: Iterable[Any] = ()
+    ) -> TxnResult:
+        req = rpc.TxnRequest(compare=list(compare), success=list(success), failure=list(failure))
+        resp = await self._call(self._kv.Txn, req)
+        results: list[Range | int | None] = []
+        for r in resp.responses:
+            which = r.WhichOneof("response")
+            if which == "response_range":
+                rr = r.response_range
+                results.append(Range(resp.header.revision, tuple(KV.of(kv) for kv in rr.kvs)))
+            elif which == "response_delete_range":
+                results.append(int(r.response_delete_range.deleted))
+            else:
+                results.append(None)
+        return TxnResult(bool(resp.succeeded), int(resp.header.revision), tuple(results))
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def lease_grant(self, ttl: int) -> tuple[int, int]:
+        """A new lease of ``ttl`` seconds: ``(id, granted ttl)``."""
+        resp = await self._call(self._lease.LeaseGrant, rpc.LeaseGrantRequest(TTL=ttl))
+        if resp.error:
+            raise EtcdError(resp.error)
+        return int(resp.ID), int(resp.TTL)
+
+    async def lease_keepalive(self, lease: int) -> int:
+        """Refresh ``lease`` once; its new TTL, or 0 if it has expired or never existed."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                call = self._lease.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=lease)]))
+                try:
+                    async for resp in call:
+                        return int(resp.TTL)
+                finally:
+                    call.cancel()
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+        except TimeoutError as exc:
+            raise EtcdUnavailable("lease keepalive timed out") from exc
+        raise EtcdUnavailable("lease keepalive stream ended without an answer")
+
+    async def lease_revoke(self, lease: int) -> bool:
+        """Revoke ``lease`` (deleting its keys); False if it was already gone."""
+        try:
+            await self._call(self._lease.LeaseRevoke, rpc.LeaseRevokeRequest(ID=lease))
+        except EtcdError as exc:
+            if "requested lease not found" in str(exc):
+                return False
+            raise
+        return True
+
+    async def lease_ttl(self, lease: int) -> int:
+        """Seconds ``lease`` has left as the leader sees it; -1 if it does not exist."""
+        resp = await self._call(self._lease.LeaseTimeToLive, rpc.LeaseTimeToLiveRequest(ID=lease))
+        return int(resp.TTL)
+
+    # -- watch -----------------------------------------------------------------------------
+
+    async def watch(
+        self, key: bytes, *, prefix: bool = False, start_revision: int = 0, prev_kv: bool = False
+    ) -> AsyncIterator[Revision]:
+        """Changes of ``key`` (or the prefix) from ``start_revision``, one :class:`Revision`
+        per etcd revision, in order. Raises :class:`EtcdCompacted` when ``start_revision``
+        was compacted, :class:`EtcdUnavailable` when the stream breaks.
+
+        Progress notifications (``Revision`` with no events) are passed on so an idle
+        watcher still learns the store's current revision."""
+        create = rpc.WatchCreateRequest(
+            key=key,
+            range_end=prefix_end(key) if prefix else b"",
+            start_revision=start_revision,
+            progress_notify=True,
+            prev_kv=prev_kv,
+        )
+        done = asyncio.Event()
+
+        async def requests() -> AsyncIterator[Any]:
+            yield rpc.WatchRequest(create_request=create)
+            await done.wait()
+
+        call = self._watch.Watch(requests())
+        try:
+            pending: list[Event] = []
+            pending_rev = 0
+            async for resp in call:
+                if resp.compact_revision:
+                    raise EtcdCompacted(int(resp.compact_revision))
+                if resp.canceled:
+                    raise EtcdError(f"watch canceled: {resp.cancel_reason or 'no reason given'}")
+                if resp.created and not resp.events:
+                    continue
+                if not resp.events:
+                    yield Revision(int(resp.header.revision), ())
+                    continue
+                for ev in resp.events:
+                    kv = KV.of(ev.kv)
+                    if pending and kv.mod_revision != pending_rev:
+                        yield Revision(pending_rev, tuple(pending))
+                        pending = []
+                    pending_rev = kv.mod_revision
+                    typ = EventType.DELETE if ev.type == rpc.Event.DELETE else EventType.PUT
+                    prev = KV.of(ev.prev_kv) if ev.HasField("prev_kv") else None
+                    pending.append(Event(typ, kv, prev))
+                # etcd never splits one revision across responses (no fragmenting asked).
+                yield Revision(pending_rev, tuple(pending))
+                pending = []
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+        finally:
+            done.set()
+            call.cancel()
+        raise EtcdUnavailable("watch stream ended")
+
+    # -- cluster and maintenance -------------------------------------------------------------
+
+    async def status(self, timeout: float | None = None) -> Status:
+        resp = await self._call(self._maintenance.Status, rpc.StatusRequest(), timeout)
+        return Status(
+            int(resp.header.member_id),
+            int(resp.leader),
+            int(resp.raftTerm),
+            int(resp.raftIndex),
+            int(resp.header.revision),
+            int(resp.dbSize),
+            int(resp.dbSizeInUse),
+            tuple(resp.errors),
+        )
+
+    async def members(self) -> list[MemberInfo]:
+        resp = await self._call(self._cluster.MemberList, rpc.MemberListRequest(linearizable=True))
+        return [
+            MemberInfo(int(m.ID), m.name, tuple(m.peerURLs), tuple(m.clientURLs), bool(m.isLearner))
+            for m in resp.members
+        ]
+
+    async def compact(self, revision: int, *, physical: bool = False) -> None:
+        try:
+            await self._call(
+                self._kv.Compact, rpc.CompactionRequest(revision=revision, physical=physical)
+            )
+        except EtcdError as exc:
+            if "required revision has been compacted" in str(exc):
+                return  # someone compacted at least this far already
+            raise
+
+    async def defragment(self, timeout: float = 60.0) -> None:
+        await self._call(self._maintenance.Defragment, rpc.DefragmentRequest(), timeout)
+
+
+def _error(exc: grpc.aio.AioRpcError) -> EtcdError:
+    details = exc.details() or exc.code().name
+    if exc.code() in _UNAVAILABLE:
+        return EtcdUnavailable(f"etcd unavailable: {details}")
+    if "required revision has been compacted" in details:
+        return EtcdCompacted(0)
+    return EtcdError(details)
+
+
+@contextlib.asynccontextmanager
+async def connect(endpoints: Sequence[str], *, timeout: float = 5.0) -> AsyncIterator[Etcd]:
+    client = Etcd(endpoints, timeout=timeout)
+    try:
+        yield client
+    finally:
+        await client.close()
