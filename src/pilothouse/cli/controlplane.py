@@ -72,6 +72,9 @@ def serve(
     grpc_port: int = typer.Option(9090, "--grpc-port"),
     client_port: int = typer.Option(2379, "--client-port", help="etcd client port."),
     peer_port: int = typer.Option(2380, "--peer-port", help="etcd peer port."),
+    listen_host: str | None = typer.Option(
+        None, "--listen-host", help="IP the etcd member listens on (default: its own host)."
+    ),
     peers_spec: str = typer.Option(
         "", "--peers", help="Static peers: name=http://host:peerport,... (this one included)."
     ),
@@ -114,6 +117,7 @@ def serve(
             grpc_port=grpc_port,
             client_port=client_port,
             peer_port=peer_port,
+            listen_host=listen_host,
             initial_cluster=initial,
             join=tuple(e for e in join.split(",") if e),
             etcd_endpoints=tuple(e for e in etcd_endpoints.split(",") if e),

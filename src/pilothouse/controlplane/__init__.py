@@ -1,21 +1,23 @@
 """The GitStratum control plane (issue 5): a replicated coordination service for a storage
-cluster.
+cluster, on etcd's Raft. The overview is ``docs/controlplane.md``; the design is
+``../shared/seeds/004_*.txt`` (where it and the issue differ, the issue wins).
 
-When complete the package will hold the replicated cluster state applied as transactions on
-an embedded (supervised) etcd member, node membership and health, TTL ref locks with fencing
-tokens, cluster config and feature flags, the gRPC API with WatchTopology, and the
-``ControlPlaneClient`` with a locally cached ring. The design is
-``../shared/seeds/004_*.txt``; where it and the issue differ, the issue wins.
+Where to look:
 
-Today it holds the consistent-hash ring, pure and without I/O:
-
-* :mod:`~pilothouse.controlplane.ring` -- :class:`~pilothouse.controlplane.ring.HashRing`
-  (build, ``nodes_for``, ``primary``, topology round trip, bounded-load mode); its
-  docstring states the placement rules and guarantees.
-* :mod:`~pilothouse.controlplane.ringdiff` -- :func:`~pilothouse.controlplane.ringdiff.diff`,
-  the keys that move between two rings.
-* :mod:`~pilothouse.controlplane.ringmodel` -- ``RingConfig``, ``RingNode``, ``NodeStatus``,
-  the errors, and the exact byte layout of the stable hash for clients in other languages.
+* :mod:`~pilothouse.controlplane.replica` -- one replica: supervised etcd member
+  (:mod:`~pilothouse.controlplane.etcdmember`), gRPC service, election, compaction.
+* :mod:`~pilothouse.controlplane.statemachine` and :mod:`~pilothouse.controlplane.locks` --
+  the operations as etcd transactions; versions and fencing tokens.
+* :mod:`~pilothouse.controlplane.statemodel` -- records, validation, snapshots;
+  :mod:`~pilothouse.controlplane.keys` -- where they live in etcd.
+* :mod:`~pilothouse.controlplane.service`, :mod:`~pilothouse.controlplane.wire`, ``proto/``
+  -- the gRPC API; :mod:`~pilothouse.controlplane.client` -- ``ControlPlaneClient`` and
+  ``RingCache``.
+* :mod:`~pilothouse.controlplane.etcd` -- the typed etcd client underneath everything.
+* :mod:`~pilothouse.controlplane.election`, :mod:`~pilothouse.controlplane.maintenance`,
+  :mod:`~pilothouse.controlplane.membership`, :mod:`~pilothouse.controlplane.peers`.
+* :mod:`~pilothouse.controlplane.ring` -- the consistent-hash ring, pure and without I/O
+  (:mod:`~pilothouse.controlplane.ringdiff`, :mod:`~pilothouse.controlplane.ringmodel`).
 """
 
 from pilothouse.controlplane.ring import BoundedLoad, HashRing

@@ -47,8 +47,12 @@ def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.ControlPlaneError:
         return err
     if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
         return errors.Unavailable(f"deadline exceeded: {message}")
-    cls = errors.BY_CODE.get(exc.code(), errors.ControlPlaneError)
-    return cls(message)
+    cls = errors.BY_CODE.get(exc.code())
+    if cls is not None:
+        return cls(message)
+    other = errors.ControlPlaneError(message)
+    other.code = exc.code()  # keep what the server said, even without a class of its own
+    return other
 
 
 class ControlPlaneClient:

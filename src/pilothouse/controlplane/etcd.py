@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -185,7 +187,12 @@ def delete(key: bytes, *, prefix: bool = False) -> Any:
 
 
 def _target(endpoints: Sequence[str]) -> str:
-    """``host:port`` endpoints (``http://`` accepted) as one gRPC target."""
+    """``host:port`` endpoints (``http://`` accepted) as one gRPC target.
+
+    One endpoint is passed as is (gRPC resolves a name itself). Several become an
+    ``ipv4:a,b,c`` list for ``pick_first``; host names among them are resolved here, once,
+    because gRPC's address-list targets take IP addresses only.
+    """
     hosts = []
     for e in endpoints:
         e = e.strip()
@@ -195,7 +202,25 @@ def _target(endpoints: Sequence[str]) -> str:
         hosts.append(e.rstrip("/"))
     if not hosts or not all(hosts):
         raise ValueError(f"no etcd endpoints in {list(endpoints)!r}")
-    return hosts[0] if len(hosts) == 1 else "ipv4:" + ",".join(hosts)
+    if len(hosts) == 1:
+        return hosts[0]
+    return "ipv4:" + ",".join(_ipv4(h) for h in hosts)
+
+
+def _ipv4(endpoint: str) -> str:
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"etcd endpoint {endpoint!r} is not host:port")
+    try:
+        ipaddress.IPv4Address(host)
+        return endpoint
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValueError(f"cannot resolve etcd endpoint {endpoint!r}: {exc}") from exc
+    return f"{infos[0][4][0]}:{port}"
 
 
 class Etcd:

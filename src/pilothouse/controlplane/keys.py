@@ -36,8 +36,8 @@ def flag(name: str) -> bytes:
 
 
 def lock(ref: str) -> bytes:
-    return LOCKS + ref.encode("utf-8", "surrogatepass")
+    return LOCKS + ref.encode()
 
 
 def name_of(key: bytes, prefix: bytes) -> str:
-    return key[len(prefix) :].decode("utf-8", "surrogatepass")
+    return key[len(prefix) :].decode()

@@ -59,10 +59,10 @@ class LockService:
         owner = statemodel.check_owner(owner)
         ttl = statemodel.check_ttl(ttl_seconds, self.min_ttl)
         key = keys.lock(ref)
-        with errors.from_etcd():
-            lease, granted = await self.etcd.lease_grant(ttl)
         acquired_at = int(self.clock() * 1000)
         value = statemodel.dump({"owner": owner, "ttl": ttl, "acquired_at_ms": acquired_at})
+        with errors.from_etcd():
+            lease, granted = await self.etcd.lease_grant(ttl)
         try:
             with errors.from_etcd():
                 result = await self.etcd.txn(

@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import pathlib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 
 import grpc.aio
@@ -47,6 +49,8 @@ class ReplicaConfig:
     data_dir: pathlib.Path
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 9090
+    #: Where the etcd member listens (default: the advertised host if it is an IP address).
+    listen_host: str | None = None
     #: The supervised member's ports and initial cluster (name -> peer URL).
     client_port: int = 2379
     peer_port: int = 2380
@@ -143,7 +147,12 @@ class Replica:
         data_dir = cfg.data_dir / "etcd"
         initial = dict(cfg.initial_cluster)
         state: str = "new"
-        peer_url = f"http://127.0.0.1:{cfg.peer_port}"
+        # Advertise the host our own entry in the peer list names (a StatefulSet pod's DNS
+        # name with --dns-service); etcd listens on IPs only, so a name listens everywhere.
+        host = urllib.parse.urlsplit(initial[cfg.name]).hostname if cfg.name in initial else None
+        host = host or "127.0.0.1"
+        listen = cfg.listen_host or (host if _is_ipv4(host) else "0.0.0.0")
+        peer_url = f"http://{host}:{cfg.peer_port}"
         if cfg.join and not data_dir.exists():
             initial = await membership.add_member(cfg.join, cfg.name, peer_url)
             state = "existing"
@@ -154,6 +163,8 @@ class Replica:
             peer_port=cfg.peer_port,
             initial_cluster=initial,
             cluster_state=state,  # type: ignore[arg-type]
+            host=host,
+            listen_host=listen,
             heartbeat_ms=cfg.heartbeat_ms,
             election_ms=cfg.election_ms,
         )
@@ -203,3 +214,11 @@ class Replica:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True

@@ -218,8 +218,13 @@ def _ring_config(doc: object) -> ringmodel.RingConfig:
     if unknown:
         raise TypeError(f"unknown ring config fields: {', '.join(sorted(unknown))}")
     eps = doc.get("bounded_load_epsilon")
-    if eps is None and doc.get("bounded_load_epsilon_ppm") is not None:
-        eps = doc["bounded_load_epsilon_ppm"] / ringmodel.PPM
+    ppm = doc.get("bounded_load_epsilon_ppm")
+    if eps is not None and ppm is not None:
+        raise TypeError("give bounded_load_epsilon or bounded_load_epsilon_ppm, not both")
+    if ppm is not None:
+        if isinstance(ppm, bool) or not isinstance(ppm, int):
+            raise TypeError(f"bounded_load_epsilon_ppm must be an integer, got {ppm!r}")
+        eps = ppm / ringmodel.PPM
     defaults = ringmodel.RingConfig()
     return ringmodel.RingConfig(
         vnodes_per_weight=doc.get("vnodes_per_weight", defaults.vnodes_per_weight),

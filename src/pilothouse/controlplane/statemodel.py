@@ -45,9 +45,13 @@ def _text(what: str, value: object, max_bytes: int, *, empty: bool = False) -> s
         raise errors.InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
     if not value and not empty:
         raise errors.InvalidArgument(f"{what} must not be empty")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    # C0, DEL and C1: none of them belongs in an id, and they garble logs and terminals.
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
         raise errors.InvalidArgument(f"{what} must not contain control characters")
-    size = len(value.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # lone surrogates: not storable, not sendable
+        raise errors.InvalidArgument(f"{what} is not valid Unicode text") from exc
     if size > max_bytes:
         raise errors.InvalidArgument(f"{what} is {size} bytes, at most {max_bytes}")
     return value
@@ -144,6 +148,11 @@ class NodeInfo:
             ) from exc
         _text(f"node {self.id!r} address", self.address, MAX_ADDRESS_BYTES)
         _text(f"node {self.id!r} zone", self.zone, MAX_ZONE_BYTES, empty=True)
+        hb = self.last_heartbeat_ms
+        if isinstance(hb, bool) or not isinstance(hb, int) or hb < 0:
+            raise errors.InvalidArgument(
+                f"node {self.id!r}: last_heartbeat_ms must be a whole number >= 0, got {hb!r}"
+            )
         w = self.weight
         if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= ringmodel.MAX_WEIGHT:
             raise errors.InvalidArgument(
@@ -174,7 +183,7 @@ class NodeInfo:
             zone=doc.get("zone", ""),
             weight=doc.get("weight", 1),
             status=doc.get("status", ringmodel.NodeStatus.JOINING.value),
-            last_heartbeat_ms=int(doc.get("last_heartbeat_ms", 0)),
+            last_heartbeat_ms=doc.get("last_heartbeat_ms", 0),
         )
 
 
