@@ -166,7 +166,7 @@ class MemberConfig:
             f"--snapshot-count={self.snapshot_count}",
             # A snapshot restore is one transaction: room for thousands of nodes in it.
             "--max-txn-ops=16384",
-            "--max-request-bytes=16777216",
+            "--max-request-bytes=10485760",
             # Retention 0 disables auto-compaction: the service compacts (module docstring).
             "--auto-compaction-mode=revision",
             "--auto-compaction-retention=0",

@@ -117,6 +117,8 @@ class EtcdMember:
         self.backoff_max = backoff_max
         self.backoff_reset_after = backoff_reset_after
         self.restarts = 0
+        #: The process that last answered a :meth:`watchdog` probe.
+        self.answered_pid: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._started_at = 0.0
         self._supervisor: asyncio.Task[None] | None = None
@@ -200,6 +202,38 @@ class EtcdMember:
         async with aiohttp.ClientSession() as session:
             body = await self._get_json(session, "/health", timeout)
         return body.get("health") == "true"
+
+    async def is_responsive(self, timeout: float = 2.0) -> bool:
+        """One ``/version`` probe: the process answers at all (no quorum needed)."""
+        async with aiohttp.ClientSession() as session:
+            body = await self._get_json(session, "/version", timeout)
+        return "etcdserver" in body
+
+    def kill(self) -> None:
+        """SIGKILL the member process (a hung one); a supervisor starts it again."""
+        if self._proc is not None and self._proc.returncode is None:
+            log.warning("killing etcd member %s (pid %s)", self.config.name, self._proc.pid)
+            self._proc.kill()
+
+    async def watchdog(self, interval: float = 5.0, failures: int = 3) -> None:
+        """Kill the member when it stops answering ``/version`` for ``failures`` probes in
+        a row (a process that is alive but hung); the supervisor then restarts it. Runs
+        until cancelled. A member without quorum still answers, so it is never killed for
+        that; nor is a process that has not answered once yet (it may still be starting)."""
+        missed = 0
+        while True:
+            await asyncio.sleep(interval)  # the probe period, not a wait for an event
+            pid = self.pid
+            if not self.running:
+                missed = 0
+                continue
+            if await self.is_responsive(min(interval, 2.0)):
+                self.answered_pid, missed = pid, 0
+            elif self.answered_pid == pid:
+                missed += 1
+            if missed >= failures:
+                self.kill()
+                missed = 0
 
     def log_tail(self, lines: int = 20) -> list[str]:
         """The last ``lines`` lines of the member's log file."""

@@ -130,6 +130,10 @@ class Replica:
                 asyncio.create_task(self.election.run(), name=f"election {cfg.name}"),
                 asyncio.create_task(self.compactor.run(), name=f"compactor {cfg.name}"),
             ]
+            if self.member is not None:
+                self._tasks.append(
+                    asyncio.create_task(self.member.watchdog(), name=f"watchdog {cfg.name}")
+                )
             server = grpc.aio.server()
             wire.add_servicer(service.ControlPlaneService(machine, self.locks, self), server)
             self.port = server.add_insecure_port(cfg.grpc_address)
