@@ -89,8 +89,15 @@ def serve(
     etcd_endpoints: str = typer.Option(
         "", "--etcd-endpoints", help="Use this etcd cluster instead of a supervised member."
     ),
-    heartbeat_ms: int = typer.Option(100, "--heartbeat-ms"),
-    election_ms: int = typer.Option(1000, "--election-ms"),
+    heartbeat_ms: int = typer.Option(
+        replica.DEFAULT_HEARTBEAT_MS, "--heartbeat-ms", help="etcd Raft heartbeat."
+    ),
+    election_ms: int = typer.Option(
+        replica.DEFAULT_ELECTION_MS, "--election-ms", help="etcd Raft election timeout."
+    ),
+    etcd_timeout: float = typer.Option(
+        replica.DEFAULT_ETCD_TIMEOUT, "--etcd-timeout", help="Bound on each etcd request (s)."
+    ),
     compaction_interval: float = typer.Option(60.0, "--compaction-interval"),
     keep_revisions: int = typer.Option(10_000, "--keep-revisions"),
     log_level: str = typer.Option("INFO", "--log-level"),
@@ -123,6 +130,7 @@ def serve(
             etcd_endpoints=tuple(e for e in etcd_endpoints.split(",") if e),
             heartbeat_ms=heartbeat_ms,
             election_ms=election_ms,
+            etcd_timeout=etcd_timeout,
             compaction_interval=compaction_interval,
             keep_revisions=keep_revisions,
         )

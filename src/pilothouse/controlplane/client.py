@@ -68,7 +68,7 @@ class ControlPlaneClient:
         timeout: float = 5.0,
         retry_timeout: float = 15.0,
         backoff: float = 0.05,
-        max_backoff: float = 1.0,
+        max_backoff: float = 0.5,
     ) -> None:
         if not endpoints:
             raise ValueError("at least one control-plane endpoint is required")
@@ -149,11 +149,13 @@ class ControlPlaneClient:
     # -- nodes -----------------------------------------------------------------------------
 
     async def add_node(self, node: NodeInfo) -> tuple[NodeInfo, int]:
-        async def settled(err: errors.ControlPlaneError) -> tuple[NodeInfo, int] | None:
+        async def settled(err: errors.ControlPlaneError) -> pb.NodeResponse:
             state = await self.get_cluster_state()
             mine = state.nodes.get(node.id)
             if mine is not None and _same_node(mine, node):
-                return mine, state.node_versions.get(node.id, state.version)
+                # The same shape as AddNode's answer: _call returns what this returns.
+                version = state.node_versions.get(node.id, state.version)
+                return pb.NodeResponse(node=wire.node_to_pb(mine, version), version=version)
             raise err
 
         def check(err: errors.ControlPlaneError) -> Awaitable[Any] | None:
@@ -165,8 +167,8 @@ class ControlPlaneClient:
         return wire.node_from_pb(msg.node), int(msg.version)
 
     async def remove_node(self, node_id: str) -> int:
-        async def gone() -> int:
-            return (await self.get_cluster_state()).version
+        async def gone() -> pb.VersionResponse:
+            return pb.VersionResponse(version=(await self.get_cluster_state()).version)
 
         def check(err: errors.ControlPlaneError) -> Awaitable[Any] | None:
             return gone() if isinstance(err, errors.NotFound) else None

@@ -13,6 +13,10 @@ Design notes:
   with gRPC's ``pick_first`` policy, so a dead endpoint is skipped by gRPC itself.
 * Reads are linearizable unless ``serializable=True`` (served from the local member, which
   may lag: the "stale read" of the API).
+* Every request carries etcd's require-leader flag (see ``_REQUIRE_LEADER``), and unary
+  calls are bounded by ``timeout``: a write forwarded to a leader that just died is lost by
+  etcd and would otherwise hang for etcd's own 7 s request timeout. A timed-out write may
+  still have been applied; callers retry only what is safe to retry.
 * Every failure is one of three errors: :class:`EtcdUnavailable` (no answer; the caller
   may retry or fail over), :class:`EtcdCompacted` (a revision below the compaction point),
   or :class:`EtcdError` (anything else, with etcd's message).
@@ -32,6 +36,12 @@ from typing import Any
 import grpc
 import grpc.aio
 from aetcd import rpc
+
+#: etcd's "require leader" metadata: a member that knows it has no leader fails the request
+#: at once ("etcdserver: no leader", UNAVAILABLE) instead of holding it until its timeout,
+#: and a watch on it is cancelled when it loses its leader. During an election the caller
+#: learns within milliseconds that it should retry, elsewhere or a little later.
+_REQUIRE_LEADER = (("hasleader", "true"),)
 
 _UNAVAILABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
@@ -260,7 +270,7 @@ class Etcd:
 
     async def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         try:
-            return await method(request, timeout=timeout or self.timeout)
+            return await method(request, timeout=timeout or self.timeout, metadata=_REQUIRE_LEADER)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from exc
 
@@ -291,10 +301,15 @@ class Etcd:
         return int(resp.header.revision)
 
     async def txn(
-        self, compare: Iterable[Any], success: Iterable[Any] = (), failure: Iterable[Any] = ()
+        self,
+        compare: Iterable[Any],
+        success: Iterable[Any] = (),
+        failure: Iterable[Any] = (),
+        *,
+        timeout: float | None = None,
     ) -> TxnResult:
         req = rpc.TxnRequest(compare=list(compare), success=list(success), failure=list(failure))
-        resp = await self._call(self._kv.Txn, req)
+        resp = await self._call(self._kv.Txn, req, timeout)
         results: list[Range | int | None] = []
         for r in resp.responses:
             which = r.WhichOneof("response")
@@ -320,7 +335,9 @@ class Etcd:
         """Refresh ``lease`` once; its new TTL, or 0 if it has expired or never existed."""
         try:
             async with asyncio.timeout(self.timeout):
-                call = self._lease.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=lease)]))
+                call = self._lease.LeaseKeepAlive(
+                    iter([rpc.LeaseKeepAliveRequest(ID=lease)]), metadata=_REQUIRE_LEADER
+                )
                 try:
                     async for resp in call:
                         return int(resp.TTL)
@@ -371,7 +388,7 @@ class Etcd:
             yield rpc.WatchRequest(create_request=create)
             await done.wait()
 
-        call = self._watch.Watch(requests())
+        call = self._watch.Watch(requests(), metadata=_REQUIRE_LEADER)
         try:
             pending: list[Event] = []
             pending_rev = 0
@@ -379,7 +396,10 @@ class Etcd:
                 if resp.compact_revision:
                     raise EtcdCompacted(int(resp.compact_revision))
                 if resp.canceled:
-                    raise EtcdError(f"watch canceled: {resp.cancel_reason or 'no reason given'}")
+                    reason = resp.cancel_reason or "no reason given"
+                    if "no leader" in reason:  # require-leader: the member lost its leader
+                        raise EtcdUnavailable(f"watch canceled: {reason}")
+                    raise EtcdError(f"watch canceled: {reason}")
                 if resp.created and not resp.events:
                     continue
                 if not resp.events:
@@ -426,10 +446,14 @@ class Etcd:
             for m in resp.members
         ]
 
-    async def compact(self, revision: int, *, physical: bool = False) -> None:
+    async def compact(
+        self, revision: int, *, physical: bool = False, timeout: float | None = None
+    ) -> None:
         try:
             await self._call(
-                self._kv.Compact, rpc.CompactionRequest(revision=revision, physical=physical)
+                self._kv.Compact,
+                rpc.CompactionRequest(revision=revision, physical=physical),
+                timeout,
             )
         except EtcdError as exc:
             if "required revision has been compacted" in str(exc):

@@ -112,7 +112,7 @@ class Compactor:
         if target > self.compacted_to and self._should_compact():
             # physical=True waits until the freed pages are really free, so the status read
             # below (and the defragmentation decision) sees the effect of this compaction.
-            await self._etcd.compact(target, physical=True)
+            await self._etcd.compact(target, physical=True, timeout=60.0)
             self.compacted_to = compacted = target
             log.info("compacted etcd to revision %d (current %d)", target, revision)
             status = await self._etcd.status()

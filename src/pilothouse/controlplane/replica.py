@@ -42,6 +42,10 @@ from pilothouse.controlplane import etcd as etcd_mod
 
 log = logging.getLogger(__name__)
 
+DEFAULT_HEARTBEAT_MS = 50
+DEFAULT_ELECTION_MS = 500
+DEFAULT_ETCD_TIMEOUT = 0.5
+
 
 @dataclasses.dataclass(frozen=True)
 class ReplicaConfig:
@@ -59,9 +63,13 @@ class ReplicaConfig:
     join: Sequence[str] = ()
     #: Use this etcd cluster instead of supervising a member.
     etcd_endpoints: Sequence[str] = ()
-    heartbeat_ms: int = 100
-    election_ms: int = 1000
+    heartbeat_ms: int = DEFAULT_HEARTBEAT_MS
+    election_ms: int = DEFAULT_ELECTION_MS
     election_ttl: int = 3
+    #: Bound on each etcd request of the service. Short on purpose: a write forwarded to an
+    #: etcd leader that just died is lost and would hang until etcd's own 7 s timeout; the
+    #: service answers UNAVAILABLE instead and the client retries (on another replica).
+    etcd_timeout: float = DEFAULT_ETCD_TIMEOUT
     min_lock_ttl: int = statemodel.DEFAULT_MIN_TTL_SECONDS
     keep_revisions: int = 10_000
     compaction_interval: float = 60.0
@@ -114,7 +122,7 @@ class Replica:
         cfg = self.config
         try:
             endpoints = list(cfg.etcd_endpoints) or [await self._start_member()]
-            self.etcd = etcd_mod.Etcd(endpoints)
+            self.etcd = etcd_mod.Etcd(endpoints, timeout=cfg.etcd_timeout)
             await self._wait_etcd()
             machine = statemachine.StateMachine(self.etcd)
             self.locks = locks.LockService(self.etcd, min_ttl=cfg.min_lock_ttl)

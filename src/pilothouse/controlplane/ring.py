@@ -22,7 +22,7 @@ are covered; then the earliest remaining walk nodes. Consequences:
   changes all move to it, about ``w_new / W`` of them); removing one changes only the lists
   that held it. The tests check both exactly, and the moved fraction against 1/(N+1).
 
-Lookup is a bisect over the sorted points plus a short walk: O(log V + R) (O(log V) for the
+Lookup is a bisect over the sorted points plus a short walk: O(log V + R) (O(log V) up to the
 configured replication factor, whose selections are cached per vnode). A walk that must find
 a rare zone can be longer; it stops after N distinct nodes.
 
@@ -52,9 +52,11 @@ its start point that still have room, with the same zone rule as plain mode. Gua
 
 Measured ad hoc (CPython 3.11, 100 nodes in 3 zones, 100k keys): build with 128 vnodes each
 ~15 ms, with the default 256 ~40 ms; ``nodes_for`` ~1.2 us at the configured R=3 (cached),
-~3.4 us for an uncached R=5, ``primary`` ~0.85 us. Primary share max/mean (exact arcs): 1.29
-at 128 vnodes, 1.16 at 256. Bounded mode, e=0.1, 4096 partitions: build ~50 ms, lookup
-~0.9 us, partition-slot max/mean 1.107, primary max/mean 1.12, no overflow.
+~3.4 us for an uncached R=5 (~3.0 us since the one-pass ``_select``), ``primary`` ~0.85 us.
+Primary share max/mean (exact arcs): 1.29 at 128 vnodes, 1.16 at 256. Bounded mode, e=0.1,
+4096 partitions: build ~50 ms, lookup ~0.9 us, partition-slot max/mean 1.107, primary
+max/mean 1.12, no overflow. ``python -m bench ring`` measures lookups, balance and movement
+side by side with uhashring (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -271,13 +273,15 @@ class HashRing:
             extra = self._select(self._start(part << self._shift), r)
             return [active[o] for o in (*base, *(o for o in extra if o not in base))[:r]]
         start = self._start(h)
-        if r == self._config.replication_factor:
-            sel = self._cache[start]
-            if sel is None:
-                sel = self._cache[start] = self._select(start, r)
-        else:
-            sel = self._select(start, r)
-        return [active[o] for o in sel]
+        factor = self._config.replication_factor
+        if r > factor:
+            return [active[o] for o in self._select(start, r)]
+        # A selection for r is a prefix of the one for r + 1, so every r up to the configured
+        # factor is served from the cached selection for the factor.
+        sel = self._cache[start]
+        if sel is None:
+            sel = self._cache[start] = self._select(start, factor)
+        return [active[o] for o in (sel if r == factor else sel[:r])]
 
     def primary(self, key: str | bytes) -> RingNode:
         if not self._active:
@@ -330,25 +334,37 @@ class HashRing:
                     return
 
     def _select(self, start: int, r: int) -> tuple[int, ...]:
-        zones = self._zones
+        """The first ``min(r, N)`` nodes of the walk from vnode ``start`` under the zone rule:
+        the first node of each new zone until ``min(r, zones)`` are covered, then the earliest
+        others. One pass over the vnodes, no generator: this is the uncached lookup path."""
+        owners, zones = self._owners, self._zones
+        n_vnodes = len(owners)
         r = min(r, len(self._active))
+        j = start
+        if self._zone_count == 1:
+            out: list[int] = []
+            while len(out) < r:
+                o = owners[j]
+                if o not in out:
+                    out.append(o)
+                j = j + 1 if j + 1 < n_vnodes else 0
+            return tuple(out)
         target = min(r, self._zone_count)
-        seq: list[int] = []
-        seen_zones: set[int] = set()
-        for o in self._walk(start):
-            seq.append(o)
-            seen_zones.add(zones[o])
-            if len(seen_zones) >= target and len(seq) >= r:
-                break
         first: list[int] = []
         rest: list[int] = []
+        seen: set[int] = set()
         used: set[int] = set()
-        for o in seq:
-            if len(first) < target and zones[o] not in used:
-                first.append(o)
-                used.add(zones[o])
-            else:
-                rest.append(o)
+        # Ends within one turn: once every node is seen, every zone is covered and N >= r.
+        while len(first) < target or len(first) + len(rest) < r:
+            o = owners[j]
+            if o not in seen:
+                seen.add(o)
+                if len(first) < target and zones[o] not in used:
+                    first.append(o)
+                    used.add(zones[o])
+                else:
+                    rest.append(o)
+            j = j + 1 if j + 1 < n_vnodes else 0
         return (*first, *rest[: r - len(first)])
 
     def _place_partitions(self, eps_ppm: int) -> None:

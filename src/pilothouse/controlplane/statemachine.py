@@ -32,6 +32,8 @@ from pilothouse.controlplane.statemodel import ClusterState, NodeInfo, NodeKind,
 
 #: Optimistic transactions retried on contention before answering UNAVAILABLE.
 MAX_ATTEMPTS = 16
+#: A restore writes the whole state in one transaction: more than a routine request's bound.
+RESTORE_TIMEOUT = 60.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -326,6 +328,7 @@ class StateMachine:
                 # Every key under the prefix has mod_revision 0 only when there is none.
                 [etcd_mod.mod_revision(keys.PREFIX, "==", 0, prefix=True)],
                 ops,
+                timeout=RESTORE_TIMEOUT,
             )
         if not result.succeeded:
             raise errors.FailedPrecondition(

@@ -59,6 +59,8 @@ def test_default_single_member_command_line() -> None:
         "election-timeout": "1000",
         "quota-backend-bytes": str(2 * 1024**3),
         "snapshot-count": "10000",
+        "max-txn-ops": "16384",
+        "max-request-bytes": "10485760",
         "auto-compaction-mode": "revision",
         "auto-compaction-retention": "0",
         "pre-vote": "true",
