@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import apiserver_bench, runtime, simulation_bench
+from bench import apiserver_bench, controlplane, ring, runtime, simulation_bench
 
 BENCHES = {
     "apiserver": apiserver_bench.main,
     "simulation": simulation_bench.main,
     "runtime": runtime.main,
+    "ring": ring.main,
+    "controlplane": controlplane.main,
 }
 
 

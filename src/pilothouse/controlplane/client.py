@@ -34,6 +34,12 @@ from pilothouse.controlplane.statemodel import ClusterState, LockInfo, NodeInfo,
 T = TypeVar("T")
 
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Reconnect to a restarted replica within a second (gRPC's default backoff grows to 120 s).
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> errors.ControlPlaneError:
@@ -68,7 +74,7 @@ class ControlPlaneClient:
         timeout: float = 5.0,
         retry_timeout: float = 15.0,
         backoff: float = 0.05,
-        max_backoff: float = 0.5,
+        max_backoff: float = 0.25,
     ) -> None:
         if not endpoints:
             raise ValueError("at least one control-plane endpoint is required")
@@ -77,7 +83,9 @@ class ControlPlaneClient:
         self.retry_timeout = retry_timeout
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._channels = [grpc.aio.insecure_channel(e) for e in self.endpoints]
+        self._channels = [
+            grpc.aio.insecure_channel(e, options=_CHANNEL_OPTIONS) for e in self.endpoints
+        ]
         self._stubs = [wire.stub(c) for c in self._channels]
         self._current = 0
 
@@ -107,6 +115,7 @@ class ControlPlaneClient:
         attempt = 0
         while True:
             stub = self._stubs[self._current]
+            started = time.monotonic()
             try:
                 return await getattr(stub, method)(request, timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
@@ -120,9 +129,30 @@ class ControlPlaneClient:
                 if time.monotonic() >= deadline:
                     raise err from exc
             attempt += 1
-            self._current = (self._current + 1) % len(self._stubs)
-            # Full jitter: concurrent clients that failed together do not retry together.
-            delay = random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
+            self._advance()
+            await self._pause(attempt, time.monotonic() - started, deadline)
+
+    def _advance(self) -> None:
+        """Move to the next endpoint, skipping those whose connection is known to be down
+        (unless all are)."""
+        n = len(self._channels)
+        for step in range(1, n + 1):
+            i = (self._current + step) % n
+            if self._channels[i].get_state() != grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                self._current = i
+                return
+        self._current = (self._current + 1) % n
+
+    async def _pause(self, attempt: int, spent: float, deadline: float) -> None:
+        """Back off between rounds over the endpoints, never within one: another replica may
+        answer at once. Full jitter, so clients that failed together do not retry together;
+        and an attempt that ran into its timeout has waited already."""
+        n = len(self._channels)
+        if attempt % n and n > 1:
+            return
+        rounds = max(1, attempt // n)
+        delay = random.uniform(0, min(self.max_backoff, self.backoff * 2**rounds)) - spent
+        if delay > 0:
             await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
 
     # -- reads -----------------------------------------------------------------------------

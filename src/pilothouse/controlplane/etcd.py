@@ -98,12 +98,20 @@ class Range:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Deleted:
+    """A delete's result: how many keys went, and which (when ``prev_kv`` was asked)."""
+
+    count: int
+    prev: tuple[KV, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class TxnResult:
     succeeded: bool
     revision: int
-    #: One entry per operation of the branch taken: a :class:`Range` for gets, the number
-    #: of deleted keys for deletes, ``None`` for puts.
-    results: tuple[Range | int | None, ...]
+    #: One entry per operation of the branch taken: a :class:`Range` for gets, a
+    #: :class:`Deleted` for deletes, ``None`` for puts.
+    results: tuple[Range | Deleted | None, ...]
 
 
 class EventType(enum.StrEnum):
@@ -191,9 +199,11 @@ def get(key: bytes, *, prefix: bool = False) -> Any:
     return rpc.RequestOp(request_range=rpc.RangeRequest(key=key, range_end=end))
 
 
-def delete(key: bytes, *, prefix: bool = False) -> Any:
+def delete(key: bytes, *, prefix: bool = False, prev_kv: bool = False) -> Any:
+    """Delete ``key``; with ``prev_kv`` the transaction result lists the deleted keys."""
     end = prefix_end(key) if prefix else b""
-    return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key, range_end=end))
+    req = rpc.DeleteRangeRequest(key=key, range_end=end, prev_kv=prev_kv)
+    return rpc.RequestOp(request_delete_range=req)
 
 
 def _target(endpoints: Sequence[str]) -> str:
@@ -310,14 +320,15 @@ class Etcd:
     ) -> TxnResult:
         req = rpc.TxnRequest(compare=list(compare), success=list(success), failure=list(failure))
         resp = await self._call(self._kv.Txn, req, timeout)
-        results: list[Range | int | None] = []
+        results: list[Range | Deleted | None] = []
         for r in resp.responses:
             which = r.WhichOneof("response")
             if which == "response_range":
                 rr = r.response_range
                 results.append(Range(resp.header.revision, tuple(KV.of(kv) for kv in rr.kvs)))
             elif which == "response_delete_range":
-                results.append(int(r.response_delete_range.deleted))
+                dr = r.response_delete_range
+                results.append(Deleted(int(dr.deleted), tuple(KV.of(kv) for kv in dr.prev_kvs)))
             else:
                 results.append(None)
         return TxnResult(bool(resp.succeeded), int(resp.header.revision), tuple(results))

@@ -6,8 +6,12 @@
     /gitstratum/state/ring           {"node_kind", "topology"} JSON
     /gitstratum/state/config         the cluster config JSON object
     /gitstratum/state/flags/<name>   "true" / "false"
-    /gitstratum/state/locks/<ref>    {"owner", "ttl", "acquired_at_ms"}, attached to a lease
+    /gitstratum/state/locks/<ref>    the owner, attached to the grant's lease
+    /gitstratum/state/lockinfo/<ref> {"ttl", "acquired_at_ms"}, attached to the same lease
     /gitstratum/meta/base            version offset set by a snapshot restore
+
+A lock's owner is the whole value of its key so that release can compare it exactly in
+the same transaction that deletes the grant (one etcd round trip).
 
 The state shares one prefix so a single range read at one revision is a consistent
 snapshot, and a single watch sees every change in revision order. Leader election keys
@@ -23,6 +27,7 @@ RING = STATE + b"ring"
 CONFIG = STATE + b"config"
 FLAGS = STATE + b"flags/"
 LOCKS = STATE + b"locks/"
+LOCK_INFO = STATE + b"lockinfo/"
 BASE = PREFIX + b"meta/base"
 ELECTION = b"/gitstratum-election/"
 
@@ -37,6 +42,10 @@ def flag(name: str) -> bytes:
 
 def lock(ref: str) -> bytes:
     return LOCKS + ref.encode()
+
+
+def lock_info(ref: str) -> bytes:
+    return LOCK_INFO + ref.encode()
 
 
 def name_of(key: bytes, prefix: bytes) -> str:

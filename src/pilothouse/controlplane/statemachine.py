@@ -98,6 +98,11 @@ def decode_state(r: etcd_mod.Range) -> ClusterState:
     config: dict[str, Any] = {}
     flags: dict[str, bool] = {}
     locks: dict[str, statemodel.LockInfo] = {}
+    lock_infos = {
+        keys.name_of(kv.key, keys.LOCK_INFO): kv
+        for kv in r.kvs
+        if kv.key.startswith(keys.LOCK_INFO)
+    }
     for kv in r.kvs:
         if kv.key.startswith(keys.NODES):
             node = NodeInfo.from_json(orjson.loads(kv.value))
@@ -110,7 +115,7 @@ def decode_state(r: etcd_mod.Range) -> ClusterState:
         elif kv.key.startswith(keys.FLAGS):
             flags[keys.name_of(kv.key, keys.FLAGS)] = orjson.loads(kv.value) is True
         elif kv.key.startswith(keys.LOCKS):
-            info = lock_of(kv, base)
+            info = lock_of(kv, lock_infos.get(keys.name_of(kv.key, keys.LOCKS)), base)
             locks[info.ref] = info
     return ClusterState(base + r.revision, nodes, ring_state, locks, config, flags, node_versions)
 
@@ -120,14 +125,16 @@ def _ring_state(kv: etcd_mod.KV, base: int) -> RingState:
     return RingState(doc["topology"], NodeKind(doc["node_kind"]), base + kv.mod_revision)
 
 
-def lock_of(kv: etcd_mod.KV, base: int) -> statemodel.LockInfo:
-    doc = orjson.loads(kv.value)
+def lock_of(kv: etcd_mod.KV, info: etcd_mod.KV | None, base: int) -> statemodel.LockInfo:
+    """A grant from its owner key and its info key (read in the same transaction; the info
+    is missing only if written by a version without it)."""
+    doc = orjson.loads(info.value) if info is not None else {}
     return statemodel.LockInfo(
         ref=keys.name_of(kv.key, keys.LOCKS),
-        owner=doc["owner"],
+        owner=kv.value.decode(),
         token=base + kv.create_revision,
-        ttl_seconds=int(doc["ttl"]),
-        acquired_at_ms=int(doc["acquired_at_ms"]),
+        ttl_seconds=int(doc.get("ttl", 0)),
+        acquired_at_ms=int(doc.get("acquired_at_ms", 0)),
         lease=kv.lease,
     )
 

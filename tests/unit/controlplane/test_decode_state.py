@@ -46,8 +46,12 @@ def _ring_kv(mod: int, kind: NodeKind = NodeKind.OBJECT) -> etcd.KV:
 
 
 def _lock_kv(ref: str, owner: str, created: int, mod: int, lease: int) -> etcd.KV:
-    value = statemodel.dump({"owner": owner, "ttl": 30, "acquired_at_ms": 5000})
-    return _kv(keys.lock(ref), value, mod, create=created, lease=lease)
+    return _kv(keys.lock(ref), owner.encode(), mod, create=created, lease=lease)
+
+
+def _lock_info_kv(ref: str, created: int, lease: int) -> etcd.KV:
+    value = statemodel.dump({"ttl": 30, "acquired_at_ms": 5000})
+    return _kv(keys.lock_info(ref), value, created, create=created, lease=lease)
 
 
 def _full_range(base: int | None, revision: int = 50) -> etcd.Range:
@@ -60,7 +64,9 @@ def _full_range(base: int | None, revision: int = 50) -> etcd.Range:
         _kv(keys.flag("fast-path"), b"true", 22),
         _kv(keys.flag("slow-path"), b"false", 23),
         _lock_kv("refs/heads/main", "builder-7", 30, 31, lease=0x7A),
+        _lock_info_kv("refs/heads/main", 30, lease=0x7A),
         _lock_kv("refs/tags/ü", "o2", 40, 40, lease=0x7B),
+        _lock_info_kv("refs/tags/ü", 40, lease=0x7B),
     ]
     if base is not None:
         kvs.insert(0, _kv(keys.BASE, str(base).encode(), 1))
@@ -131,8 +137,12 @@ def test_base_of() -> None:
 
 
 def test_lock_of() -> None:
-    lock = statemachine.lock_of(_lock_kv("refs/ü", "me", 8, 9, lease=3), 10)
+    info = _lock_info_kv("refs/ü", 8, lease=3)
+    lock = statemachine.lock_of(_lock_kv("refs/ü", "me", 8, 9, lease=3), info, 10)
     assert lock == LockInfo("refs/ü", "me", 18, 30, 5000, -1, 3)
+    # Without its info key (not expected, but never a crash): TTL and time unknown.
+    bare = statemachine.lock_of(_lock_kv("refs/ü", "me", 8, 9, lease=3), None, 10)
+    assert (bare.owner, bare.token, bare.ttl_seconds, bare.acquired_at_ms) == ("me", 18, 0, 0)
 
 
 clean_chars = st.characters(blacklist_categories=("Cs", "Cc"))
@@ -207,6 +217,7 @@ def test_change_flag_put(value: bytes, enabled: bool) -> None:
     [
         (PUT, _lock_kv("refs/heads/main", "o", 50, 50, lease=1)),
         (DELETE, _deleted(keys.lock("refs/heads/main"), 51)),
+        (PUT, _lock_info_kv("refs/heads/main", 50, lease=1)),
         (PUT, _kv(keys.BASE, b"10", 52)),
         (DELETE, _deleted(keys.RING, 53)),
         (DELETE, _deleted(keys.CONFIG, 54)),
@@ -217,6 +228,7 @@ def test_change_flag_put(value: bytes, enabled: bool) -> None:
     ids=[
         "lock-put",
         "lock-delete",
+        "lock-info-put",
         "base-put",
         "ring-delete",
         "config-delete",
