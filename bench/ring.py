@@ -2,7 +2,7 @@
 
 For each case (equal weights at each ``--nodes`` count, default 10 and 50, and 12 nodes
 weighted 4/2/1) the rings compared are built from the same node ids and weights:
-Pilothouse's plain ring (``--vnodes`` per unit of weight, default 256 as ``RingConfig``),
+Pilothouse's plain ring (``--vnodes`` per unit of weight, default 2,048 as ``RingConfig``),
 the same in bounded-load mode for each ``--epsilon`` (default 0.1 and 0.05; ``RingConfig``
 has no default epsilon; 4,096 partitions) and ``uhashring.HashRing`` (its defaults: MD5,
 160 vnodes per unit of weight). Keys are ``--keys`` (default 1,000,000) SHA-1 hex strings,
@@ -364,7 +364,8 @@ def report(results: Results, ring_kinds: Sequence[Kind], args: argparse.Namespac
         print(f"| {case.name} | {title} | " + " | ".join(cells) + f" | {target} |")
 
     print(
-        f"Lookups: fastest of {args.repeats} timed passes over {args.lookups:,} keys, µs per "
+        f"Lookups: fastest of {args.repeats} timed pass{'es' * (args.repeats > 1)} over "
+        f"{args.lookups:,} keys, µs per "
         "lookup (lookups per second). ✗: target missed.\n"
     )
     print(head)

@@ -50,13 +50,12 @@ its start point that still have room, with the same zone rule as plain mode. Gua
 * a replica count above the configured factor is served by the plain walk from the
   partition's start (distinct nodes, not capacity-bounded).
 
-Measured ad hoc (CPython 3.11, 100 nodes in 3 zones, 100k keys): build with 128 vnodes each
-~15 ms, with the default 256 ~40 ms; ``nodes_for`` ~1.2 us at the configured R=3 (cached),
-~3.4 us for an uncached R=5 (~3.0 us since the one-pass ``_select``), ``primary`` ~0.85 us.
-Primary share max/mean (exact arcs): 1.29 at 128 vnodes, 1.16 at 256. Bounded mode, e=0.1,
-4096 partitions: build ~50 ms, lookup ~0.9 us, partition-slot max/mean 1.107, primary
-max/mean 1.12, no overflow. ``python -m bench ring`` measures lookups, balance and movement
-side by side with uhashring (docs/benchmarks.md).
+Measured (CPython 3.11; ``python -m bench ring`` measures lookups, balance and movement
+side by side with uhashring, docs/benchmarks.md): at the default 2,048 vnodes per unit of
+weight, 10-50 nodes, ``primary`` 0.8-1.05 us, ``nodes_for`` 1.15-1.6 us at the configured
+R=3 (cached), ~2 us for an uncached R=5; primary load max/mean 1.02-1.06; builds 44-186 ms
+(100 nodes ~0.4 s and ~70 MB). At 256 vnodes max/mean was 1.08-1.15. Bounded mode, e=0.1,
+4096 partitions: lookup ~0.5 us, max/mean 1.09-1.12 at any vnode count.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from pilothouse.controlplane.client import ControlPlaneClient
 from pilothouse.testing.controlplane import ControlPlaneCluster
 from pilothouse.testing.eventually import eventually_async
 
-#: What the design asks for is ~2 s (an etcd election plus a client retry); the bound is
-#: looser so a loaded CI machine does not fail the test, and the figure is printed.
+#: The benchmark measures ~1 s (an etcd election plus a client retry; target 1.5 s); the
+#: bound is looser so a loaded CI machine does not fail the test, and the figure is printed.
 FAILOVER_LIMIT = 5.0
 
 
@@ -47,11 +47,9 @@ async def test_a_killed_etcd_leader_fails_over_and_its_replica_rejoins(
     assert await _status(victim) == (leader, ["r0", "r1", "r2"])
     # The victim first: the client's next call goes to it, so failover is part of the figure.
     endpoints = [victim, *(e for e in cluster.endpoints if e != victim)]
-    # The per-attempt timeout bounds the figure: a write that reaches a surviving replica
-    # before its member notices the leader is gone is forwarded to the dead leader, lost,
-    # and hangs until the attempt times out (etcd does not propose it again), however soon
-    # a new leader is elected (~1-1.5 s here). With the client's default 5 s it is ~5.1 s.
-    async with ControlPlaneClient(endpoints, timeout=2, retry_timeout=20) as client:
+    # The client's defaults: the service bounds each etcd request (a write forwarded to the
+    # dead leader is lost, not failed, by etcd), so no short per-attempt timeout is needed.
+    async with ControlPlaneClient(endpoints, retry_timeout=20) as client:
         await client.set_feature_flag("before", True)
 
         cluster.kill(leader)
@@ -105,3 +103,37 @@ async def test_a_paused_replica_never_grants_a_lock(cluster: ControlPlaneCluster
             await resumed.acquire_lock("paused", "minority", 10)
         assert (held.value.owner, held.value.token) == ("majority", lock.token)
         assert await resumed.release_lock("paused", "majority", lock.token)
+
+
+async def test_a_lock_does_not_expire_early_across_an_etcd_leader_change(
+    cluster: ControlPlaneCluster,
+) -> None:
+    # The holder may count on its lock from the moment it sent the acquire until TTL later.
+    # Kill the etcd leader right after the grant: the lease must outlive the election (a
+    # new etcd leader extends leases), so nobody else gets the ref before that moment.
+    await eventually_async(
+        lambda: _all_serving(cluster), timeout=60, message="all replicas serving"
+    )
+    ttl = 3
+    async with ControlPlaneClient(cluster.endpoints, retry_timeout=20) as client:
+        sent = time.monotonic()
+        grant = await client.acquire_lock("refs/heads/ttl", "holder", ttl)
+        cluster.kill(cluster.etcd_leader())
+        taken_at = None
+        while taken_at is None:
+            assert time.monotonic() - sent < 60, "the lock never expired"
+            try:
+                await client.acquire_lock("refs/heads/ttl", "challenger", ttl)
+                taken_at = time.monotonic()
+            except errors.LockHeld as exc:
+                assert exc.owner == "holder" and exc.token == grant.token
+        # Only expiry could end it (never renewed, never released) -- never early.
+        assert taken_at - sent >= ttl, f"lock lost after {taken_at - sent:.2f}s of {ttl}s"
+    for name, replica in cluster.replicas.items():
+        if not replica.running:
+            cluster.restart(name)
+
+
+async def _all_serving(cluster: ControlPlaneCluster) -> bool:
+    statuses = [await _status(r.endpoint) for r in cluster.replicas.values()]
+    return all(s is not None for s in statuses)

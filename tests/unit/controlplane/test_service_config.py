@@ -17,7 +17,7 @@ from pilothouse.controlplane.service import _ring_config
 def test_empty_config_is_the_default() -> None:
     config = _ring_config({})
     assert config == RingConfig()
-    assert config.vnodes_per_weight == ringmodel.DEFAULT_VNODES_PER_WEIGHT == 256
+    assert config.vnodes_per_weight == ringmodel.DEFAULT_VNODES_PER_WEIGHT == 2048
     assert config.replication_factor == ringmodel.DEFAULT_REPLICATION_FACTOR == 3
     assert config.hash_algorithm == ringmodel.HASH_ALGORITHM_V1
     assert config.bounded_load_epsilon is None
