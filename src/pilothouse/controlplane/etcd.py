@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import enum
 import ipaddress
 import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -36,6 +34,54 @@ from typing import Any
 import grpc
 import grpc.aio
 from aetcd import rpc
+
+from pilothouse.controlplane.etcdmodel import (
+    KV,
+    Deleted,
+    EtcdCompacted,
+    EtcdError,
+    EtcdUnavailable,
+    Event,
+    EventType,
+    MemberInfo,
+    Range,
+    Revision,
+    Status,
+    TxnResult,
+    create_revision,
+    delete,
+    get,
+    lease_is,
+    mod_revision,
+    prefix_end,
+    put,
+    value_is,
+)
+
+__all__ = [
+    "KV",
+    "Deleted",
+    "Etcd",
+    "EtcdCompacted",
+    "EtcdError",
+    "EtcdUnavailable",
+    "Event",
+    "EventType",
+    "MemberInfo",
+    "Range",
+    "Revision",
+    "Status",
+    "TxnResult",
+    "connect",
+    "create_revision",
+    "delete",
+    "get",
+    "lease_is",
+    "mod_revision",
+    "prefix_end",
+    "put",
+    "value_is",
+]
 
 #: etcd's "require leader" metadata: a member that knows it has no leader fails the request
 #: at once ("etcdserver: no leader", UNAVAILABLE) instead of holding it until its timeout,
@@ -46,164 +92,6 @@ _REQUIRE_LEADER = (("hasleader", "true"),)
 _UNAVAILABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 )
-
-
-class EtcdError(Exception):
-    """etcd refused or failed a request (its message is kept)."""
-
-
-class EtcdUnavailable(EtcdError):
-    """No etcd member answered in time: no quorum, the member is down, or a timeout."""
-
-
-class EtcdCompacted(EtcdError):
-    """The revision asked for is below etcd's compaction point."""
-
-    def __init__(self, compact_revision: int) -> None:
-        super().__init__(f"revisions below {compact_revision} were compacted")
-        self.compact_revision = compact_revision
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """The ``range_end`` selecting every key that starts with ``prefix`` (etcd's rule)."""
-    end = bytearray(prefix)
-    for i in reversed(range(len(end))):
-        if end[i] < 0xFF:
-            end[i] += 1
-            return bytes(end[: i + 1])
-    return b"\x00"  # every key
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class KV:
-    key: bytes
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int
-
-    @classmethod
-    def of(cls, kv: Any) -> KV:
-        return cls(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Range:
-    """A range read: the store ``revision`` it was read at and the keys found."""
-
-    revision: int
-    kvs: tuple[KV, ...]
-    more: bool = False
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Deleted:
-    """A delete's result: how many keys went, and which (when ``prev_kv`` was asked)."""
-
-    count: int
-    prev: tuple[KV, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TxnResult:
-    succeeded: bool
-    revision: int
-    #: One entry per operation of the branch taken: a :class:`Range` for gets, a
-    #: :class:`Deleted` for deletes, ``None`` for puts.
-    results: tuple[Range | Deleted | None, ...]
-
-
-class EventType(enum.StrEnum):
-    PUT = "PUT"
-    DELETE = "DELETE"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Event:
-    type: EventType
-    kv: KV
-    prev: KV | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Revision:
-    """All watch events of one revision (one etcd transaction), in order."""
-
-    revision: int
-    events: tuple[Event, ...]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Status:
-    member_id: int
-    leader: int
-    raft_term: int
-    raft_index: int
-    revision: int
-    db_size: int
-    db_size_in_use: int
-    errors: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MemberInfo:
-    id: int
-    name: str
-    peer_urls: tuple[str, ...]
-    client_urls: tuple[str, ...]
-    is_learner: bool
-
-
-# -- transaction building blocks -----------------------------------------------------------
-
-_CMP = {
-    "==": rpc.Compare.EQUAL,
-    "!=": rpc.Compare.NOT_EQUAL,
-    "<": rpc.Compare.LESS,
-    ">": rpc.Compare.GREATER,
-}
-
-
-def _compare(key: bytes, op: str, target: Any, field: str, value: Any, range_end: bytes) -> Any:
-    msg = rpc.Compare(key=key, result=_CMP[op], target=target, range_end=range_end)
-    setattr(msg, field, value)
-    return msg
-
-
-def create_revision(key: bytes, op: str, value: int) -> Any:
-    """Compare ``key``'s create revision (0: the key does not exist)."""
-    return _compare(key, op, rpc.Compare.CREATE, "create_revision", value, b"")
-
-
-def mod_revision(key: bytes, op: str, value: int, *, prefix: bool = False) -> Any:
-    """Compare the mod revision of ``key`` (of every key under it with ``prefix``)."""
-    end = prefix_end(key) if prefix else b""
-    return _compare(key, op, rpc.Compare.MOD, "mod_revision", value, end)
-
-
-def value_is(key: bytes, op: str, value: bytes) -> Any:
-    return _compare(key, op, rpc.Compare.VALUE, "value", value, b"")
-
-
-def lease_is(key: bytes, op: str, lease: int) -> Any:
-    return _compare(key, op, rpc.Compare.LEASE, "lease", lease, b"")
-
-
-def put(key: bytes, value: bytes, lease: int = 0) -> Any:
-    return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, lease=lease))
-
-
-def get(key: bytes, *, prefix: bool = False) -> Any:
-    end = prefix_end(key) if prefix else b""
-    return rpc.RequestOp(request_range=rpc.RangeRequest(key=key, range_end=end))
-
-
-def delete(key: bytes, *, prefix: bool = False, prev_kv: bool = False) -> Any:
-    """Delete ``key``; with ``prev_kv`` the transaction result lists the deleted keys."""
-    end = prefix_end(key) if prefix else b""
-    req = rpc.DeleteRangeRequest(key=key, range_end=end, prev_kv=prev_kv)
-    return rpc.RequestOp(request_delete_range=req)
 
 
 def _target(endpoints: Sequence[str]) -> str:
@@ -475,9 +363,22 @@ class Etcd:
         await self._call(self._maintenance.Defragment, rpc.DefragmentRequest(), timeout)
 
 
+#: etcd's transient failures, whatever status code carries them: a deadline that expired on
+#: the server side comes back as UNKNOWN "context deadline exceeded", for instance.
+_TRANSIENT = (
+    "context deadline exceeded",
+    "context canceled",
+    "etcdserver: request timed out",
+    "etcdserver: leader changed",
+    "etcdserver: no leader",
+    "etcdserver: too many requests",
+    "etcdserver: server stopped",
+)
+
+
 def _error(exc: grpc.aio.AioRpcError) -> EtcdError:
     details = exc.details() or exc.code().name
-    if exc.code() in _UNAVAILABLE:
+    if exc.code() in _UNAVAILABLE or any(t in details for t in _TRANSIENT):
         return EtcdUnavailable(f"etcd unavailable: {details}")
     if "required revision has been compacted" in details:
         return EtcdCompacted(0)

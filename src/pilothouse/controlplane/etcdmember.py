@@ -9,9 +9,10 @@ shutdown. Design choices:
   SIGSTOPs or SIGKILLs a replica's group freezes or kills its member with it -- a replica and
   its member fail together, as they would on one machine. SIGKILL of the replica alone would
   orphan etcd, though, and an orphan holding the data dir and the ports makes the restarted
-  replica's member fail; so on Linux the child asks the kernel (``prctl(PR_SET_PDEATHSIG,
-  SIGKILL)``) to kill it when its parent dies. The signal is tied to the *thread* that forked
-  the child: start members from the event-loop thread, which outlives them. Because the group
+  replica's member fail; so on Linux etcd is started through ``setpriv --pdeathsig KILL``,
+  which asks the kernel (``prctl(PR_SET_PDEATHSIG)``) to kill it when its parent dies. The
+  signal is tied to the *thread* that forked the child: start members from the event-loop
+  thread, which outlives them. Because the group
   is shared, a terminal's Ctrl-C reaches etcd too; the replica should :meth:`~EtcdMember.stop`
   its member when it handles the signal (a supervisor that is not stopped restarts it).
 * **Auto-compaction off, pre-vote on**: see :mod:`~pilothouse.controlplane.etcdconfig`, which
@@ -34,11 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import pathlib
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -70,8 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
-
 
 class EtcdExited(EtcdMemberError):
     """The (unsupervised) member exited while we were waiting for it."""
@@ -81,22 +79,20 @@ class EtcdTimeout(EtcdMemberError, TimeoutError):
     """The member did not become serving or healthy in time."""
 
 
-def _pdeathsig_preexec() -> Callable[[], None] | None:
-    """A ``preexec_fn`` making the child die with its parent (Linux), else ``None``."""
+def _pdeathsig_prefix() -> list[str]:
+    """A command prefix making the child die with its parent (Linux), else ``[]``.
+
+    util-linux's ``setpriv --pdeathsig KILL`` sets the signal and then execs etcd. Not a
+    ``preexec_fn``: Python code run between fork and exec in a process with gRPC's threads
+    can crash the child (it did, in ``threading._after_fork``), and setpriv runs none.
+    """
     if not sys.platform.startswith("linux"):
-        return None
-    # Loaded before fork: dlopen in the forked child of a threaded process can deadlock.
-    libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
-    sigkill = int(signal.SIGKILL)
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        # The parent may have died between fork and prctl; then no signal would ever come.
-        if os.getppid() != parent:
-            os.kill(os.getpid(), sigkill)
-
-    return preexec
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        log.warning("setpriv not found: etcd members will not die with their replica")
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
 class EtcdMember:
@@ -255,12 +251,12 @@ class EtcdMember:
         logfd = self._open_log(argv)
         try:
             self._proc = await asyncio.create_subprocess_exec(
+                *_pdeathsig_prefix(),
                 *argv,
                 stdin=subprocess.DEVNULL,
                 stdout=logfd,
                 stderr=logfd,
                 env=env,
-                preexec_fn=_pdeathsig_preexec(),
             )
         finally:
             # The child has its own copy of the descriptor.

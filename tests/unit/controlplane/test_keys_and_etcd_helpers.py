@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grpc
+import grpc.aio
 import pytest
 from aetcd import rpc
 from hypothesis import assume, given, settings
@@ -230,3 +232,39 @@ def test_distinct_names_have_distinct_keys(a: str, b: str) -> None:
     assert keys.node(a) != keys.node(b)
     assert keys.lock(a) != keys.lock(b)
     assert keys.flag(a) != keys.flag(b)
+
+
+# -- how etcd's failures are classified ---------------------------------------------------------
+
+
+def _rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "expected"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, "connection refused", etcd.EtcdUnavailable),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", etcd.EtcdUnavailable),
+        # A deadline that expired on etcd's side comes back UNKNOWN: still transient.
+        (grpc.StatusCode.UNKNOWN, "context deadline exceeded", etcd.EtcdUnavailable),
+        (grpc.StatusCode.UNKNOWN, "etcdserver: leader changed", etcd.EtcdUnavailable),
+        (grpc.StatusCode.UNKNOWN, "etcdserver: request timed out", etcd.EtcdUnavailable),
+        (
+            grpc.StatusCode.OUT_OF_RANGE,
+            "etcdserver: mvcc: required revision has been compacted",
+            etcd.EtcdCompacted,
+        ),
+        (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "etcdserver: too many operations in txn request",
+            etcd.EtcdError,
+        ),
+    ],
+)
+def test_etcd_failures_are_classified(
+    code: grpc.StatusCode, details: str, expected: type[etcd.EtcdError]
+) -> None:
+    err = etcd._error(_rpc_error(code, details))
+    assert type(err) is expected
+    assert details in str(err) or expected is etcd.EtcdCompacted
