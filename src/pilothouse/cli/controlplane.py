@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pilothouse.controlplane import client as client_mod
-from pilothouse.controlplane import errors, peers, replica, ringmodel, statemodel
+from pilothouse.controlplane import errors, membership, peers, replica, ringmodel, statemodel
 
 T = TypeVar("T")
 
@@ -25,9 +25,14 @@ app = typer.Typer(help="The GitStratum control plane.", no_args_is_help=True)
 lock_app = typer.Typer(help="Ref locks with TTL and fencing tokens.", no_args_is_help=True)
 snapshot_app = typer.Typer(help="Consistent JSON snapshots of the state.", no_args_is_help=True)
 nodes_app = typer.Typer(help="Storage-cluster nodes.", invoke_without_command=True)
+members_app = typer.Typer(
+    help="The replicas' etcd members (talks to etcd's client endpoints).",
+    invoke_without_command=True,
+)
 app.add_typer(lock_app, name="lock")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(nodes_app, name="nodes")
+app.add_typer(members_app, name="members")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -100,6 +105,12 @@ def serve(
     ),
     compaction_interval: float = typer.Option(60.0, "--compaction-interval"),
     keep_revisions: int = typer.Option(10_000, "--keep-revisions"),
+    leave_on_exit: bool = typer.Option(
+        False,
+        "--leave-on-exit",
+        help="On SIGTERM, remove this replica's member from the cluster first (scale-down; "
+        "refused, and the replica stops anyway, when the rest would lose quorum).",
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Run one replica until SIGTERM or SIGINT: its etcd member, the gRPC API, leader
@@ -149,6 +160,8 @@ def serve(
         print(f"serving {config.name} on {config.grpc_host}:{rep.port}", flush=True)
         try:
             await stop.wait()
+            if leave_on_exit:
+                await rep.leave()
         finally:
             await rep.stop()
 
@@ -385,3 +398,67 @@ def snapshot_restore(path: pathlib.Path, endpoints: str = ENDPOINTS) -> None:
         raise typer.Exit(2) from exc
     version = _run(endpoints, lambda c: c.restore_snapshot(data))
     console.print(f"snapshot restored; the cluster is at version {version}")
+
+
+# -- etcd members ------------------------------------------------------------------------
+
+ETCD_ENDPOINTS = typer.Option(
+    "127.0.0.1:2379",
+    "--etcd-endpoints",
+    envvar="PILOTHOUSE_ETCD_ENDPOINTS",
+    help="Comma-separated host:port of etcd members' client URLs.",
+)
+
+
+def _etcd_run(call: Callable[[list[str]], Awaitable[T]], endpoints: str) -> T:
+    eps = [e.strip() for e in endpoints.split(",") if e.strip()]
+
+    async def main() -> T:
+        return await call(eps)
+
+    try:
+        return asyncio.run(main())
+    except membership.MembershipError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@members_app.callback()
+def members(
+    ctx: typer.Context, etcd_endpoints: str = ETCD_ENDPOINTS, as_json: bool = AS_JSON
+) -> None:
+    """List the etcd members (or remove one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _etcd_run(membership.list_members, etcd_endpoints)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": f"{m.id:x}",
+            "name": m.name,
+            "peer_urls": list(m.peer_urls),
+            "client_urls": list(m.client_urls),
+            "learner": m.is_learner,
+        }
+        for m in found
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("ID", "NAME", "PEER URLS", "CLIENT URLS", "LEARNER")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["name"] or "(not started)",
+            ",".join(r["peer_urls"]),
+            ",".join(r["client_urls"]),
+            str(r["learner"]).lower(),
+        )
+    console.print(table)
+
+
+@members_app.command("remove")
+def members_remove(name: str, etcd_endpoints: str = ETCD_ENDPOINTS) -> None:
+    """Remove the member NAME (a replica being scaled away); refused when the remaining
+    members would have no healthy quorum."""
+    _etcd_run(lambda eps: membership.remove_member(eps, name), etcd_endpoints)
+    console.print(f"member {name} removed")

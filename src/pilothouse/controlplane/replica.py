@@ -159,11 +159,7 @@ class Replica:
         data_dir = cfg.data_dir / "etcd"
         initial = dict(cfg.initial_cluster)
         state: str = "new"
-        # Advertise the host our own entry in the peer list names (a StatefulSet pod's DNS
-        # name with --dns-service); etcd listens on IPs only, so a name listens everywhere.
-        host = urllib.parse.urlsplit(initial[cfg.name]).hostname if cfg.name in initial else None
-        host = host or "127.0.0.1"
-        listen = cfg.listen_host or (host if _is_ipv4(host) else "0.0.0.0")
+        host, listen = member_addresses(cfg.name, initial, cfg.listen_host)
         peer_url = f"http://{host}:{cfg.peer_port}"
         if cfg.join and not data_dir.exists():
             initial = await membership.add_member(cfg.join, cfg.name, peer_url)
@@ -199,6 +195,20 @@ class Replica:
                     log.info("replica %s waiting for etcd quorum: %s", self.name, exc)
                 await asyncio.sleep(0.2)  # poll interval, inside the startup deadline
 
+    async def leave(self) -> bool:
+        """Remove this replica's member from the cluster (a scale-down), before
+        :meth:`stop`. Refused -- logged, False -- when the remaining members would have no
+        healthy quorum, or when the replica uses an external etcd."""
+        if self.member is None or self.etcd is None:
+            return False
+        try:
+            await membership.remove_member(self.etcd.endpoints, self.name)
+        except membership.MembershipError as exc:
+            log.warning("replica %s stays a member: %s", self.name, exc)
+            return False
+        log.info("replica %s left the cluster", self.name)
+        return True
+
     async def stop(self, grace: float = 2.0) -> None:
         """Stop serving (in-flight calls get ``grace`` seconds), resign leadership, stop
         the member. Safe to call more than once."""
@@ -226,6 +236,20 @@ class Replica:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def member_addresses(
+    name: str, initial_cluster: Mapping[str, str], listen_host: str | None = None
+) -> tuple[str, str]:
+    """``(advertised host, listen address)`` of a replica's member: the host its own entry
+    in the peer list names (a StatefulSet pod's DNS name with DNS discovery), loopback
+    without one; etcd listens on IP addresses only, so a name listens on all interfaces
+    unless ``listen_host`` says otherwise."""
+    host = (
+        urllib.parse.urlsplit(initial_cluster[name]).hostname if name in initial_cluster else None
+    )
+    host = host or "127.0.0.1"
+    return host, listen_host or (host if _is_ipv4(host) else "0.0.0.0")
 
 
 def _is_ipv4(host: str) -> bool:

@@ -132,3 +132,35 @@ def test_snapshot_save_and_restore_into_a_fresh_cluster(
         assert restored["version"] > saved["version"]
         for field in ("nodes", "hash_ring", "cluster_config", "feature_flags"):
             assert restored[field] == saved[field], field
+
+
+def test_members_list_and_a_refused_removal(one: ControlPlaneCluster) -> None:
+    etcd = one.etcd_endpoints[0]
+
+    def members(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(PILOTHOUSE), "controlplane", "members", *args, "--etcd-endpoints", etcd],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode == 0) == ok, result.stderr
+        return result
+
+    listed = json.loads(members("--json").stdout)
+    assert [m["name"] for m in listed] == ["r0"]
+    assert "no member is called 'ghost'" in members("remove", "ghost", ok=False).stderr
+    # The last member: removing it would leave no cluster at all.
+    assert "the last voting member" in members("remove", "r0", ok=False).stderr
+    assert [m["name"] for m in json.loads(members("--json").stdout)] == ["r0"]
+
+
+def test_a_replica_scaled_away_leaves_the_cluster(tmp_path: pathlib.Path) -> None:
+    with ControlPlaneCluster(tmp_path, size=3, extra_args=("--leave-on-exit",)) as cluster:
+        cluster.start()
+        cluster.terminate("r2")  # SIGTERM: the replica removes its member, then stops
+        status = json.loads(cli(cluster.endpoints[0], "status", "--json").stdout)
+        assert status[0]["members"] == ["r0", "r1"]
+        # The two left still form a cluster that takes writes.
+        grant = json.loads(cli(cluster.endpoints[1], "lock", "acquire", "refs/x").stdout)
+        assert grant["token"] > 0
