@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_MS = 50
 DEFAULT_ELECTION_MS = 500
 DEFAULT_ETCD_TIMEOUT = 0.5
+#: How long a leaving replica keeps trying to remove its member (Kubernetes gives a pod 30 s).
+LEAVE_TIMEOUT = 20.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,7 +204,9 @@ class Replica:
         if self.member is None or self.etcd is None:
             return False
         try:
-            await membership.remove_member(self.etcd.endpoints, self.name)
+            # etcd refuses membership changes until every member has been connected for
+            # 5 s, and retries are cheap: a scale-down may wait (within the grace period).
+            await membership.remove_member(self.etcd.endpoints, self.name, timeout=LEAVE_TIMEOUT)
         except membership.MembershipError as exc:
             log.warning("replica %s stays a member: %s", self.name, exc)
             return False

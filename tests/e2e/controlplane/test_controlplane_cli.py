@@ -158,7 +158,10 @@ def test_members_list_and_a_refused_removal(one: ControlPlaneCluster) -> None:
 def test_a_replica_scaled_away_leaves_the_cluster(tmp_path: pathlib.Path) -> None:
     with ControlPlaneCluster(tmp_path, size=3, extra_args=("--leave-on-exit",)) as cluster:
         cluster.start()
-        cluster.terminate("r2")  # SIGTERM: the replica removes its member, then stops
+        # SIGTERM: the replica removes its member (retrying while etcd still refuses
+        # membership changes in a cluster younger than 5 s), then stops.
+        cluster.terminate("r2", timeout=60)
+        assert "r2 left the cluster" in cluster.log_tail("r2", 200), cluster.log_tail("r2")
         status = json.loads(cli(cluster.endpoints[0], "status", "--json").stdout)
         assert status[0]["members"] == ["r0", "r1"]
         # The two left still form a cluster that takes writes.
