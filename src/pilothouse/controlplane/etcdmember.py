@@ -113,8 +113,9 @@ class EtcdMember:
         self.backoff_max = backoff_max
         self.backoff_reset_after = backoff_reset_after
         self.restarts = 0
-        #: The process that last answered a :meth:`watchdog` probe.
+        #: The process that last answered a :meth:`watchdog` probe, and how many probes ran.
         self.answered_pid: int | None = None
+        self.probes = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._started_at = 0.0
         self._supervisor: asyncio.Task[None] | None = None
@@ -223,7 +224,9 @@ class EtcdMember:
             if not self.running:
                 missed = 0
                 continue
-            if await self.is_responsive(min(interval, 2.0)):
+            responsive = await self.is_responsive(min(interval, 2.0))
+            self.probes += 1
+            if responsive:
                 self.answered_pid, missed = pid, 0
             elif self.answered_pid == pid:
                 missed += 1

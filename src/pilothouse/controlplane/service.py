@@ -18,7 +18,7 @@ import grpc
 import grpc.aio
 import orjson
 
-from pilothouse.controlplane import errors, locks, ringmodel, statemachine, statemodel, wire
+from pilothouse.controlplane import errors, keys, locks, ringmodel, statemachine, statemodel, wire
 from pilothouse.controlplane.proto import controlplane_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class ControlPlaneService(wire.Servicer):  # type: ignore[misc]
     ) -> pb.NodeResponse:
         if not request.HasField("node"):
             raise errors.InvalidArgument("node is required")
-        node, version = await self.machine.add_node(wire.node_from_pb(request.node))
+        node, version = await self.machine.add_node(wire.node_from_pb(request.node, request=True))
         return pb.NodeResponse(node=wire.node_to_pb(node, version), version=version)
 
     @_unary
@@ -183,7 +183,9 @@ class ControlPlaneService(wire.Servicer):  # type: ignore[misc]
         with errors.from_etcd():
             status = await etcd.status()
             members = await etcd.members()
-        state_version = (await self.machine.read(stale=True)).version
+            base = await etcd.range(keys.BASE, serializable=True)
+        # The member's own revision: a version without reading the whole state.
+        state_version = statemachine.base_of(base.kvs) + status.revision
         return pb.ReplicaStatus(
             name=self.replica.name,
             is_leader=self.replica.is_leader,

@@ -84,15 +84,17 @@ def node_to_pb(node: NodeInfo, version: int = 0) -> pb.Node:
     )
 
 
-def node_from_pb(msg: pb.Node) -> NodeInfo:
-    """A node from a request: kind is required; weight 0 means 1, no status means Joining."""
+def node_from_pb(msg: pb.Node, *, request: bool = False) -> NodeInfo:
+    """A node from a message. Kind is always required; in a ``request`` (AddNode) weight 0
+    means 1 and no status means Joining, while a stored node carries both."""
+    status_default = ringmodel.NodeStatus.JOINING if request else None
     return NodeInfo(
         id=msg.id,
         kind=kind_from_pb(msg.kind),
         address=msg.address,
         zone=msg.zone,
-        weight=msg.weight or 1,
-        status=status_from_pb(msg.status, default=ringmodel.NodeStatus.JOINING),
+        weight=(msg.weight or 1) if request else msg.weight,
+        status=status_from_pb(msg.status, default=status_default),
         last_heartbeat_ms=msg.last_heartbeat_ms,
     )
 
@@ -149,7 +151,7 @@ def state_to_pb(state: ClusterState) -> pb.ClusterState:
 
 
 def state_from_pb(msg: pb.ClusterState) -> ClusterState:
-    nodes = {n.id: _stored_node(n) for n in msg.nodes}
+    nodes = {n.id: node_from_pb(n) for n in msg.nodes}
     return ClusterState(
         version=msg.version,
         nodes=nodes,
@@ -158,18 +160,6 @@ def state_from_pb(msg: pb.ClusterState) -> ClusterState:
         config=orjson.loads(msg.config_json) if msg.config_json else {},
         feature_flags={f.name: f.enabled for f in msg.feature_flags},
         node_versions={n.id: n.version for n in msg.nodes},
-    )
-
-
-def _stored_node(msg: pb.Node) -> NodeInfo:
-    return NodeInfo(
-        id=msg.id,
-        kind=kind_from_pb(msg.kind),
-        address=msg.address,
-        zone=msg.zone,
-        weight=msg.weight,
-        status=status_from_pb(msg.status),
-        last_heartbeat_ms=msg.last_heartbeat_ms,
     )
 
 
@@ -199,7 +189,7 @@ def event_from_pb(msg: pb.TopologyEvent) -> statemachine.TopologyEvent:
         which = c.WhichOneof("change")
         if which == "node_upserted":
             changes.append(
-                statemachine.NodeUpserted(_stored_node(c.node_upserted), c.node_upserted.version)
+                statemachine.NodeUpserted(node_from_pb(c.node_upserted), c.node_upserted.version)
             )
         elif which == "node_removed":
             changes.append(statemachine.NodeRemoved(c.node_removed))

@@ -42,10 +42,14 @@ async def test_a_responsive_member_is_left_alone(etcd_member: EtcdMember) -> Non
     pid = etcd_member.pid
     watchdog = asyncio.create_task(etcd_member.watchdog(interval=0.1, failures=1))
     try:
-        # Ten probe periods: every probe answered, so nothing may have been killed.
-        for _ in range(10):
-            assert await etcd_member.is_responsive()
-            await asyncio.sleep(0.1)  # lets probes happen; not a wait for a condition
+
+        async def probed_ten_times() -> bool:
+            return etcd_member.probes >= 10
+
+        # Every probe is answered (failures=1 would kill at the first miss), so nothing
+        # may have been killed by the tenth.
+        await eventually_async(probed_ten_times, message="ten watchdog probes")
+        assert await etcd_member.is_responsive()
         assert etcd_member.pid == pid and etcd_member.restarts == 0
     finally:
         watchdog.cancel()

@@ -179,26 +179,28 @@ def test_node_round_trip(node: NodeInfo, version: int) -> None:
     msg = _over_the_wire(wire.node_to_pb(node, version))
     assert msg.version == version
     assert wire.node_from_pb(msg) == node
-    assert wire._stored_node(msg) == node
+    assert wire.node_from_pb(msg, request=True) == node  # stored fields win over defaults
 
 
 def test_node_from_pb_defaults() -> None:
-    node = wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT, address="a"))
+    node = wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT, address="a"), request=True)
     assert node == NodeInfo("n1", NodeKind.OBJECT, "a", "", 1, NodeStatus.JOINING, 0)
 
 
 def test_node_from_pb_requires_kind() -> None:
     with pytest.raises(errors.InvalidArgument, match="node kind must be one of"):
-        wire.node_from_pb(pb.Node(id="n1", address="a", weight=1, status=pb.ACTIVE))
+        wire.node_from_pb(pb.Node(id="n1", address="a", weight=1, status=pb.ACTIVE), request=True)
 
 
 def test_node_from_pb_validates() -> None:
     with pytest.raises(errors.InvalidArgument, match="weight must be an integer from 1 to 10000"):
-        wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT, address="a", weight=10_001))
+        wire.node_from_pb(
+            pb.Node(id="n1", kind=pb.OBJECT, address="a", weight=10_001), request=True
+        )
     with pytest.raises(errors.InvalidArgument, match="node id must not be empty"):
-        wire.node_from_pb(pb.Node(kind=pb.OBJECT, address="a"))
+        wire.node_from_pb(pb.Node(kind=pb.OBJECT, address="a"), request=True)
     with pytest.raises(errors.InvalidArgument, match="address must not be empty"):
-        wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT))
+        wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT), request=True)
     with pytest.raises(errors.InvalidArgument, match="node status must be one of"):
         wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT, address="a", status=cast(Any, 42)))
 
@@ -206,9 +208,9 @@ def test_node_from_pb_validates() -> None:
 def test_stored_node_has_no_request_defaults() -> None:
     # A stored node always has a weight and a status; zeros there are corruption, not defaults.
     with pytest.raises(errors.InvalidArgument, match="weight"):
-        wire._stored_node(pb.Node(id="n1", kind=pb.OBJECT, address="a", status=pb.ACTIVE))
+        wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT, address="a", status=pb.ACTIVE))
     with pytest.raises(errors.InvalidArgument, match="status"):
-        wire._stored_node(pb.Node(id="n1", kind=pb.OBJECT, address="a", weight=1))
+        wire.node_from_pb(pb.Node(id="n1", kind=pb.OBJECT, address="a", weight=1))
 
 
 # -- locks and rings ---------------------------------------------------------------------------
