@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# An independent copy of Apache Storm's storm.thrift, for the IDL cross-check test only.
+	# Its own dependencies (fabric, jinja2, …) are not needed for that, so none are installed.
+	$(BIN)/python -m pip install --quiet --no-deps 'streamparse==5.0.1'
 	@touch $(STAMP)
 
 # The control plane's gRPC code is generated from its .proto, never committed.

@@ -7,7 +7,7 @@ import contextlib
 
 import typer
 
-from pilothouse.cli import cluster, controlplane, run
+from pilothouse.cli import cluster, controlplane, run, storm
 from pilothouse.client import config as client_config_mod
 from pilothouse.runtime import logs
 from pilothouse.runtime import manager as manager_mod
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(controlplane.app, name="controlplane")
+app.add_typer(storm.app, name="storm")
 app.command("run")(run.run)
 app.command("crds")(run.crds)
 

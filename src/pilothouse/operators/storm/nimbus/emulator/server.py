@@ -1,0 +1,254 @@
+"""The emulator's Thrift server: asyncio TCP, framed binary protocol, one Nimbus.
+
+``EmulatorServer`` listens with ``asyncio.start_server`` and serves each
+connection in its own task, one frame at a time (read, dispatch, write), which
+is what Java's ``TThreadPoolServer`` gives each connection: replies come back
+in request order, so a client may pipeline (the upload does). The reader's
+buffer limit sits above ``max_frame`` so a full-size frame is read without the
+transport pausing mid-frame.
+
+A frame announcing more than ``max_frame`` bytes closes that connection without
+a reply, as Java's ``TFramedTransport`` does: the stream can no longer be
+trusted to be in step. Other connections carry on.
+
+Background tasks, started by ``start`` and ended by ``stop``:
+
+- upkeep (``EmulatedNimbus.maintain``) every ``TICK`` seconds or at the next
+  kill/rebalance deadline, whichever is sooner, plus this instance's entry in
+  the peer list;
+- for a follower, the leader watch (``leadership.follow``); when it returns,
+  the server promotes itself, logs, and calls ``on_promoted``.
+
+``stop`` closes the listener and every client connection and waits for their
+tasks, so nothing is left for a ResourceWarning to find; open uploads are
+abandoned (a restart would delete their ``.part`` files anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from pilothouse.operators.storm.nimbus import endpoint as endpoint_mod
+from pilothouse.operators.storm.nimbus import errors, wire
+from pilothouse.operators.storm.nimbus.emulator import config as config_mod
+from pilothouse.operators.storm.nimbus.emulator import core, dispatch, leadership
+
+log = logging.getLogger(__name__)
+
+#: Longest pause between upkeep passes.
+TICK = 0.5
+#: How long ``stop`` lets connections finish the call in hand after their sockets are closed.
+STOP_GRACE = 5.0
+# Room above max_frame in the reader's buffer: the next frame's header and some of its body.
+_READ_SLACK = 64 * 1024
+
+
+class EmulatorServer:
+    """An emulated Nimbus on a TCP port. ``start``, then ``stop`` (or use ``async with``)."""
+
+    def __init__(
+        self,
+        config: config_mod.EmulatorConfig,
+        *,
+        on_promoted: Callable[[EmulatorServer], None] | None = None,
+    ) -> None:
+        self.config = config.validated()
+        self.nimbus = core.EmulatedNimbus(self.config)
+        self.lock = leadership.LeaderLock(self.config.data_dir)
+        self.on_promoted = on_promoted
+        #: Set once a follower has promoted itself.
+        self.promoted = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # -- public view ----------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> endpoint_mod.Endpoint:
+        """Where the server listens (the actual port once started)."""
+        return self.nimbus.endpoint
+
+    @property
+    def is_leader(self) -> bool:
+        return self.nimbus.is_leader
+
+    @property
+    def leader(self) -> endpoint_mod.Endpoint:
+        """The leader as this instance sees it: itself, or the endpoint it follows."""
+        return self.nimbus.leader
+
+    @property
+    def role(self) -> str:
+        """``leader`` or ``follower of HOST:PORT``, as the start-up line says it."""
+        return "leader" if self.is_leader else f"follower of {self.leader}"
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take the leader lock (leaders), load the state, and listen.
+
+        Raises ``leadership.LeadershipError`` when another emulator leads from
+        the same data directory, ``OSError`` when the port is taken.
+        """
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.follower_of is None:
+            self.lock.acquire()
+        try:
+            if self.config.follower_of is None:
+                self.nimbus.become_leader()
+            else:
+                self.nimbus.load()
+            self._server = await asyncio.start_server(
+                self._serve_connection,
+                self.config.host,
+                self.config.port,
+                limit=self.config.max_frame + _READ_SLACK,
+            )
+        except BaseException:
+            self.nimbus.close()
+            self.lock.release()
+            raise
+        port = int(self._server.sockets[0].getsockname()[1])
+        self.nimbus.endpoint = endpoint_mod.Endpoint(self.config.host, port)
+        self.nimbus.peers.beat(self.nimbus.endpoint, self.nimbus.started_wall)
+        self._tasks.append(asyncio.create_task(self._upkeep(), name="nimbus-emulator-upkeep"))
+        if self.config.follower_of is not None:
+            self._tasks.append(asyncio.create_task(self._follow(), name="nimbus-emulator-follow"))
+        log.info("nimbus emulator listening on %s (%s)", self.endpoint, self.role)
+
+    async def serve_forever(self) -> None:
+        """Wait until ``stop`` is called (by another task)."""
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection, end background tasks; idempotent."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        # Closing a transport ends its task at the next read; cancelling is the fallback for
+        # one stuck elsewhere (a slow fsync), not the rule (see _serve_connection).
+        for writer in self._connections.values():
+            writer.close()
+        if self._connections:
+            _, stuck = await asyncio.wait(list(self._connections), timeout=STOP_GRACE)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        await server.wait_closed()
+        self.nimbus.close()
+        self.nimbus.peers.leave(self.nimbus.endpoint)
+        self.lock.release()
+        self._stopped.set()
+        log.info("nimbus emulator on %s stopped", self.endpoint)
+
+    async def __aenter__(self) -> EmulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def maintain(self) -> None:
+        """Run an upkeep pass now (tests with a fake clock call this after moving it)."""
+        self.nimbus.maintain()
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        try:
+            while True:
+                try:
+                    payload = await wire.read_frame(reader, self.config.max_frame)
+                except asyncio.IncompleteReadError:
+                    return
+                except errors.FrameTooLargeError as exc:
+                    log.warning("closing connection from %s: %s", _peer(writer), exc)
+                    return
+                reply = await dispatch.dispatch(self.nimbus, payload)
+                if reply is None:
+                    return
+                writer.write(reply)
+                await writer.drain()
+        except (ConnectionError, OSError) as exc:
+            log.debug("connection from %s lost: %s", _peer(writer), exc)
+        except asyncio.CancelledError:
+            # Only stop() cancels these tasks, and it is the top of the task: end it quietly.
+            # Python 3.11's start_server callback logs a cancelled connection task as an error.
+            pass
+        finally:
+            self._connections.pop(task, None)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    # -- background --------------------------------------------------------------------------
+
+    async def _upkeep(self) -> None:
+        while True:
+            try:
+                self.nimbus.maintain()
+                self.nimbus.peers.beat(self.nimbus.endpoint, self.nimbus.started_wall)
+            except Exception:
+                log.exception("upkeep failed; retrying")
+            pause = TICK
+            deadline = self.nimbus.state.next_deadline()
+            if self.is_leader and deadline is not None:
+                pause = min(TICK, max(0.01, deadline - self.nimbus.now()))
+            await asyncio.sleep(pause)
+
+    async def _follow(self) -> None:
+        leader = self.config.follower_of
+        assert leader is not None
+        await leadership.follow(
+            leader,
+            self.lock,
+            probe_interval=self.config.probe_interval,
+            failover_after=self.config.failover_after,
+        )
+        started = time.monotonic()
+        try:
+            self.nimbus.become_leader()
+        except Exception:
+            log.exception("promotion failed; staying a follower")
+            self.lock.release()
+            return
+        log.warning(
+            "promoted to leader on %s in %.3fs (was follower of %s)",
+            self.endpoint,
+            time.monotonic() - started,
+            leader,
+        )
+        self.promoted.set()
+        if self.on_promoted is not None:
+            self.on_promoted(self)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
