@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import apiserver_bench, controlplane, ring, runtime, simulation_bench
+from bench import apiserver_bench, controlplane, ring, runtime, simulation_bench, storm
 
 BENCHES = {
     "apiserver": apiserver_bench.main,
@@ -12,6 +12,7 @@ BENCHES = {
     "runtime": runtime.main,
     "ring": ring.main,
     "controlplane": controlplane.main,
+    "storm": storm.main,
 }
 
 

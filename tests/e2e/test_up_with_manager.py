@@ -1,8 +1,10 @@
-"""``pilothouse up`` (what ``make up`` runs): the embedded cluster and the operator manager in
-one process, reconciling as soon as objects appear, and stopping cleanly on SIGTERM."""
+"""``pilothouse up`` (what ``make up`` runs): the embedded cluster, a Nimbus emulator and the
+operator manager in one process, reconciling as soon as objects appear, and stopping cleanly on
+SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pathlib
@@ -11,7 +13,9 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from typing import Any
 
+from pilothouse.operators.storm.nimbus import connection, endpoint
 from pilothouse.testing import eventually
 
 HERE = pathlib.Path(__file__).parent
@@ -39,7 +43,8 @@ def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
     metrics = free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "integration" / "controllers")}
     log = tmp_path / "up.log"
-    with log.open("wb") as err:
+    out = tmp_path / "up.out"
+    with log.open("wb") as err, out.open("wb") as stdout:
         proc = subprocess.Popen(
             [
                 str(PILOTHOUSE),
@@ -50,10 +55,12 @@ def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
                 "widgets:setup",
                 "--metrics-bind-address",
                 f"127.0.0.1:{metrics}",
+                "--nimbus-port",
+                "0",
             ],
             cwd=tmp_path,
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=err,
         )
     kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
@@ -75,7 +82,25 @@ def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
         )
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/readyz", timeout=5) as r:
             assert r.read() == b"ok"
+        line = eventually.eventually(
+            lambda: next(
+                (x for x in out.read_text().splitlines() if x.startswith("nimbus emulator: ")),
+                None,
+            ),
+            timeout=30,
+        )
+        nimbus = endpoint.Endpoint.parse(line.split()[2])
+        leader = asyncio.run(_get_leader(nimbus))
+        assert (leader.port, leader.isLeader) == (nimbus.port, True)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
     assert code == 0, log.read_text()[-3000:]
+
+
+async def _get_leader(nimbus: endpoint.Endpoint) -> Any:
+    conn = await connection.Connection.open(nimbus)
+    try:
+        return await conn.call("getLeader", 10)
+    finally:
+        await conn.close()

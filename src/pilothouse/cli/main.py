@@ -7,7 +7,7 @@ import contextlib
 
 import typer
 
-from pilothouse.cli import cluster, controlplane, run, storm
+from pilothouse.cli import cluster, controlplane, run, storm, storm_emulator
 from pilothouse.client import config as client_config_mod
 from pilothouse.runtime import logs
 from pilothouse.runtime import manager as manager_mod
@@ -35,8 +35,16 @@ def up(
     metrics_bind_address: str = typer.Option(
         "127.0.0.1:8080", "--metrics-bind-address", help="host:port for /metrics; 0 disables."
     ),
+    nimbus_port: int = typer.Option(
+        6627,
+        "--nimbus-port",
+        min=-1,
+        max=65535,
+        help="Port of the local Nimbus emulator for the Storm operator (0: pick one; -1: none).",
+    ),
 ) -> None:
-    """Start everything locally: the embedded cluster, and the operator manager on it."""
+    """Start everything locally: the embedded cluster, a Nimbus emulator, and the operator
+    manager on the cluster."""
     logs.configure("console")
     try:
         operators = operator_mod.select(run._split(controllers))
@@ -54,10 +62,11 @@ def up(
     )
 
     async def manager(server: object, stop: asyncio.Event) -> None:
-        client_config = client_config_mod.load(cluster.DEFAULT_KUBECONFIG, "pilothouse")
-        names = ", ".join(op.name for op in operators) or "no operators installed"
-        cluster.console.print(f"operator manager: {names}")
-        await run.run_manager(client_config, operators, options, stop=stop)
+        async with storm_emulator.local_emulator(cluster.DEFAULT_STATE / "nimbus", nimbus_port):
+            client_config = client_config_mod.load(cluster.DEFAULT_KUBECONFIG, "pilothouse")
+            names = ", ".join(op.name for op in operators) or "no operators installed"
+            cluster.console.print(f"operator manager: {names}")
+            await run.run_manager(client_config, operators, options, stop=stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(cluster._serve(config, cluster.DEFAULT_KUBECONFIG, manager))

@@ -1,22 +1,30 @@
 """``pilothouse storm``: talk to Nimbus natively, and run a Nimbus emulator.
 
 Every command takes ``--nimbus`` (comma-separated ``host:port`` seeds, or
-``PILOTHOUSE_NIMBUS``); the client finds the leader among them. Exit codes: 0
-done, 1 Nimbus refused or was unreachable, 2 bad input (caught before anything
-is sent).
+``PILOTHOUSE_NIMBUS``); the client finds the leader among them. ``--timeout``
+bounds each call (uploads and downloads: each chunk) and each connection attempt.
+Exit codes: 0 done, 1 Nimbus refused or was unreachable, 2 bad input (caught
+before anything is sent).
+
+Output is for people and for scripts alike: results go to stdout, progress bars
+and errors to stderr, and nothing is cut to fit: piped tables are as wide as
+their cells, and lines that hold a location, an id or a hash are never wrapped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import orjson
 import typer
+from rich import markup
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -48,7 +56,27 @@ NIMBUS = typer.Option(
     help="Comma-separated host:port of Nimbus seeds; the leader is found among them.",
 )
 AS_JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
-TIMEOUT = typer.Option(30.0, "--timeout", help="Per-call timeout in seconds.")
+TIMEOUT = typer.Option(
+    30.0, "--timeout", help="Per-call timeout in seconds (connecting: at most 5 s)."
+)
+
+#: The longest wait for a connection, whatever ``--timeout`` says (the pool's default).
+CONNECT_TIMEOUT = 5.0
+
+
+class CommandFailed(Exception):
+    """The command did not do what it was asked, for a reason its message says (exit 1)."""
+
+
+def _error(text: str, exc: BaseException | None = None) -> None:
+    # Messages quote topology names, paths and YAML: never read them as rich markup.
+    kind = f" ({type(exc).__name__})" if exc is not None else ""
+    err_console.print(f"[red]error{kind}:[/] {markup.escape(text)}", soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    """A result line: never wrapped (scripts cut locations and hashes out of it)."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _run(nimbus: str, timeout: float, call: Callable[[client_mod.NimbusClient], Awaitable[T]]) -> T:
@@ -56,16 +84,24 @@ def _run(nimbus: str, timeout: float, call: Callable[[client_mod.NimbusClient], 
         seeds = [s.strip() for s in nimbus.split(",") if s.strip()]
         if not seeds:
             raise ValueError("--nimbus needs at least one host:port")
-        async with client_mod.NimbusClient.connect(seeds, call_timeout=timeout) as client:
+        async with client_mod.NimbusClient.connect(
+            seeds,
+            call_timeout=timeout,
+            connect_timeout=min(timeout, CONNECT_TIMEOUT),
+            uploads=client_mod.UploadOptions(call_timeout=timeout),
+        ) as client:
             return await call(client)
 
     try:
         return asyncio.run(main())
     except (errors.TopologyError, ValueError, FileNotFoundError) as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        _error(str(exc))
         raise typer.Exit(2) from exc
     except errors.NimbusError as exc:
-        err_console.print(f"[red]error ({type(exc).__name__}):[/] {exc}")
+        _error(str(exc), exc)
+        raise typer.Exit(1) from exc
+    except (CommandFailed, OSError) as exc:
+        _error(str(exc) or type(exc).__name__)  # a bare TimeoutError says nothing
         raise typer.Exit(1) from exc
 
 
@@ -85,19 +121,26 @@ def _progress() -> Progress:
     )
 
 
-async def _upload_with_bar(
-    client: client_mod.NimbusClient, jar: pathlib.Path, expected_sha256: str | None
-) -> client_mod.JarUpload:
-    size = (await asyncio.to_thread(jar.stat)).st_size
+@contextlib.contextmanager
+def _upload_bar(jar: pathlib.Path) -> Iterator[upload.ProgressCallback]:
+    """A progress bar on stderr for uploading ``jar``, and the callback that moves it."""
     with _progress() as bar:
-        task = bar.add_task(f"upload {jar.name}", total=size)
+        task = bar.add_task(f"upload {jar.name}", total=jar.stat().st_size)
 
         def report(p: upload.UploadProgress) -> None:
+            # An upload that is retried starts again from 0; so does the bar.
             bar.update(task, completed=p.sent, total=p.total)
 
-        result = await client.upload_jar(jar, expected_sha256=expected_sha256, progress=report)
-        bar.update(task, completed=result.size)
-    return result
+        yield report
+
+
+def _print_table(table: Table) -> None:
+    if not console.is_terminal:
+        # Piped output has no width to fit, and rich would assume 80 columns and cut names
+        # and ids short (``wordcou…``): make the console as wide as the table wants.
+        wide = console.options.update_width(1 << 16)
+        console.width = max(console.width, Measurement.get(console, wide, table).maximum)
+    console.print(table)
 
 
 @app.command("upload")
@@ -109,14 +152,23 @@ def upload_cmd(
     as_json: bool = AS_JSON,
 ) -> None:
     """Upload a JAR to the leader Nimbus, with progress; prints where Nimbus keeps it."""
-    result = _run(nimbus, timeout, lambda c: _upload_with_bar(c, jar, sha256))
+    if not jar.is_file():
+        _error(f"no such JAR file: {jar}")
+        raise typer.Exit(2)
+
+    async def go(c: client_mod.NimbusClient) -> client_mod.JarUpload:
+        with _upload_bar(jar) as report:
+            return await c.upload_jar(jar, expected_sha256=sha256, progress=report)
+
+    result = _run(nimbus, timeout, go)
     doc = {"location": result.location, "sha256": result.sha256, "size": result.size}
     if as_json:
         _print_json(doc | {"seconds": result.seconds})
         return
     rate = result.size / result.seconds / 1e6 if result.seconds > 0 else 0.0
-    console.print(f"uploaded {result.size} bytes in {result.seconds:.2f}s ({rate:.1f} MB/s)")
-    console.print(f"location: {result.location}\nsha256: {result.sha256}")
+    _say(f"uploaded {result.size} bytes in {result.seconds:.2f}s ({rate:.1f} MB/s)")
+    _say(f"location: {result.location}")
+    _say(f"sha256: {result.sha256}")
 
 
 @app.command("submit")
@@ -134,28 +186,28 @@ def submit_cmd(
         spec = topology.load_topology_file(topology_file)
         spec.to_thrift()  # every validation problem, before connecting
     except (errors.TopologyError, ValueError, OSError) as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        _error(str(exc))
         raise typer.Exit(2) from exc
     if not jar.is_file():
-        err_console.print(f"[red]error:[/] no such JAR file: {jar}")
+        _error(f"no such JAR file: {jar}")
         raise typer.Exit(2)
 
     async def go(c: client_mod.NimbusClient) -> client_mod.Submitted:
-        jar_upload = await _upload_with_bar(c, jar, sha256)
-        summary = await c.submit(
-            spec.name,
-            jar_upload.location,
-            spec.to_thrift(),
-            spec.conf_json(),
-            initial_status="INACTIVE" if inactive else "ACTIVE",
-        )
-        return client_mod.Submitted(summary, jar_upload)
+        # submit_topology: if Nimbus lost the upload before the submit, it uploads once more.
+        with _upload_bar(jar) as report:
+            return await c.submit_topology(
+                spec,
+                jar,
+                initial_status="INACTIVE" if inactive else "ACTIVE",
+                expected_sha256=sha256,
+                progress=report,
+            )
 
     done = _run(nimbus, timeout, go)
     if as_json:
         _print_json({"id": done.id, "status": str(done.summary.status), "jar": done.jar.location})
         return
-    console.print(f"submitted [bold]{spec.name}[/] as {done.id} ({done.summary.status})")
+    _say(f"submitted {spec.name} as {done.id} ({done.summary.status})")
 
 
 def _state_change(
@@ -166,7 +218,7 @@ def _state_change(
     timeout: float,
 ) -> None:
     _run(nimbus, timeout, call)
-    console.print(f"{what} {name}")
+    _say(f"{what} {name}")
 
 
 @app.command("kill")
@@ -185,7 +237,12 @@ def kill_cmd(
         await c.kill(name, wait_secs=wait_secs)
         if wait:
             limit = (wait_secs if wait_secs is not None else 30) + timeout
-            await c.wait_for(name, lambda s: s is None, timeout=limit)
+            try:
+                await c.wait_for(name, lambda s: s is None, timeout=limit)
+            except TimeoutError:
+                raise CommandFailed(
+                    f"{name} was killed but is still listed after {limit:g}s"
+                ) from None
 
     _state_change(name, "killed", go, nimbus, timeout)
 
@@ -232,10 +289,10 @@ def rebalance_cmd(
 ) -> None:
     """Rebalance a topology: workers, executors per component, config overrides."""
     try:
-        counts = {k: int(v) for k, v in _pairs(executors, "--executors").items()}
+        counts = {k: _count(k, v) for k, v in _pairs(executors, "--executors").items()}
         overrides = {k: _json_value(v) for k, v in _pairs(config, "--config").items()}
     except ValueError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        _error(str(exc))
         raise typer.Exit(2) from exc
     _state_change(
         name,
@@ -246,6 +303,18 @@ def rebalance_cmd(
         nimbus,
         timeout,
     )
+
+
+def _count(component: str, text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(
+            f"--executors {component}={text}: the executor count must be a whole number >= 1"
+        )
+    return count
 
 
 def _json_value(text: str) -> Any:
@@ -274,7 +343,7 @@ def list_cmd(nimbus: str = NIMBUS, timeout: float = TIMEOUT, as_json: bool = AS_
             _duration(s.uptime_secs),
             s.sched_status or "",
         )
-    console.print(table)
+    _print_table(table)
 
 
 def _summary_doc(s: model.TopologySummary) -> dict[str, Any]:
@@ -327,11 +396,9 @@ def info_cmd(
             }
         )
         return
-    console.print(
-        f"[bold]{info.name}[/] {info.id}: {info.status}, up {_duration(info.uptime_secs)}"
-    )
+    _say(f"{info.name} {info.id}: {info.status}, up {_duration(info.uptime_secs)}")
     if info.sched_status:
-        console.print(f"scheduler: {info.sched_status}")
+        _say(f"scheduler: {info.sched_status}")
     table = Table("COMPONENT", "TASKS", "HOST", "PORT", "UPTIME")
     for e in sorted(info.executors, key=lambda e: (e.component_id, e.task_start)):
         table.add_row(
@@ -341,10 +408,10 @@ def info_cmd(
             str(e.port),
             _duration(e.uptime_secs),
         )
-    console.print(table)
+    _print_table(table)
     for component, found in errors_doc.items():
         for err in found:
-            console.print(f"[red]{component}:[/] {err['error']}")
+            _say(f"{component}: {err['error']}")
 
 
 @app.command("cluster")
@@ -381,16 +448,14 @@ def cluster_cmd(nimbus: str = NIMBUS, timeout: float = TIMEOUT, as_json: bool = 
         nimbuses.add_row(
             n.endpoint, "yes" if n.is_leader else "", n.version, _duration(n.uptime_secs)
         )
-    console.print(nimbuses)
+    _print_table(nimbuses)
     supervisors = Table("SUPERVISOR", "HOST", "SLOTS USED", "SLOTS TOTAL", "UPTIME")
     for s in info.supervisors:
         supervisors.add_row(
             s.supervisor_id, s.host, str(s.slots_used), str(s.slots_total), _duration(s.uptime_secs)
         )
-    console.print(supervisors)
-    console.print(
-        f"{len(info.topologies)} topologies; slots {info.slots_used}/{info.slots_total} used"
-    )
+    _print_table(supervisors)
+    _say(f"{len(info.topologies)} topologies; slots {info.slots_used}/{info.slots_total} used")
 
 
 @app.command("download")
@@ -402,7 +467,7 @@ def download_cmd(
 ) -> None:
     """Download a submitted topology's JAR."""
     result = _run(nimbus, timeout, lambda c: c.download_jar(topology_id, dest))
-    console.print(f"{result.path}: {result.size} bytes, sha256 {result.sha256}")
+    _say(f"{result.path}: {result.size} bytes, sha256 {result.sha256}")
 
 
 def _duration(seconds: int) -> str:

@@ -16,10 +16,12 @@ port is taken, ``state.json`` is unreadable).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pathlib
 import signal
 import sys
+from collections.abc import AsyncIterator
 
 import typer
 
@@ -125,3 +127,33 @@ def nimbus_emulator(
         raise _fail(f"cannot serve on {host}:{port}: {exc}", 1) from exc
     except ValueError as exc:  # an unreadable state.json: say so rather than dump a traceback
         raise _fail(f"cannot load the state in {config.data_dir}: {exc}", 1) from exc
+
+
+@contextlib.asynccontextmanager
+async def local_emulator(data_dir: pathlib.Path, port: int) -> AsyncIterator[None]:
+    """A leader emulator for ``pilothouse up``, in the caller's event loop; ``port`` -1: none.
+
+    A port already taken (another ``up``, a real Nimbus) is reported and ``up`` goes on
+    without the emulator rather than failing the whole cluster.
+    """
+    if port < 0:
+        yield
+        return
+    srv = server.EmulatorServer(config_mod.EmulatorConfig(data_dir=data_dir, port=port).validated())
+    try:
+        await srv.start()
+    except (OSError, leadership.LeadershipError) as exc:
+        sys.stderr.write(
+            f"error: the Nimbus emulator cannot start on port {port}: {exc} "
+            "(use --nimbus-port 0 to pick a free port, or -1 for none)\n"
+        )
+        yield
+        return
+    print(
+        f"nimbus emulator: {srv.endpoint}  (pilothouse storm cluster --nimbus {srv.endpoint})",
+        flush=True,
+    )
+    try:
+        yield
+    finally:
+        await srv.stop()

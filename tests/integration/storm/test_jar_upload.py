@@ -18,6 +18,7 @@ import json
 import os
 import time
 import tracemalloc
+import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 
 from pilothouse.operators.storm.nimbus import (
     connection,
+    download,
     endpoint,
     errors,
     idl,
@@ -33,6 +35,7 @@ from pilothouse.operators.storm.nimbus import (
     upload,
     wire,
 )
+from pilothouse.operators.storm.nimbus import fingerprint as fingerprint_mod
 
 INBOX = "/var/storm/nimbus/inbox"
 
@@ -405,8 +408,8 @@ async def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
     small, big = tmp_path / "small", tmp_path / "big"
     small_data = write_random(small, 1000)
     big_data = write_random(big, 3 * 4096 + 1)
-    assert await upload.sha256_file(small) == sha(small_data)
-    assert await upload.sha256_file(big, chunk_size=4096) == sha(big_data)
+    assert await fingerprint_mod.sha256_file(small) == sha(small_data)
+    assert await fingerprint_mod.sha256_file(big, chunk_size=4096) == sha(big_data)
 
 
 async def test_jar_cache_ttl_from_nimbus_conf_over_the_wire(sink: Sink) -> None:
@@ -421,7 +424,7 @@ def test_progress_rate_and_fraction() -> None:
     assert upload.UploadProgress(50, 200, 2.0).fraction == 0.25
     assert upload.UploadProgress(0, 0, 0.0).fraction == 1.0
     assert upload.UploadProgress(10, 0, 1.0).fraction == 0.0  # total unknown
-    assert upload.topology_jar_key("wc-1-1700000000") == "wc-1-1700000000-stormjar.jar"
+    assert download.topology_jar_key("wc-1-1700000000") == "wc-1-1700000000-stormjar.jar"
 
 
 # -- download ------------------------------------------------------------------------------
@@ -436,7 +439,7 @@ def blob(sink: Sink, tmp_path: Path) -> tuple[str, bytes]:
     source = tmp_path / "nimbus-blobstore" / "wc-1-1-stormjar.jar"
     source.parent.mkdir()
     data = write_random(source, 5 * 65_536 + 77)
-    key = upload.topology_jar_key("wc-1-1")
+    key = download.topology_jar_key("wc-1-1")
     sink.blobs[key] = source
     return key, data
 
@@ -447,10 +450,10 @@ async def test_download_round_trip(sink: Sink, tmp_path: Path, blob: tuple[str, 
     dest.parent.mkdir()
     seen: list[upload.UploadProgress] = []
     async with connected(sink) as conn:
-        result = await upload.download_blob(
+        result = await download.download_blob(
             conn, key, dest, expected_sha256=sha(data).upper(), progress=seen.append
         )
-    assert result == upload.DownloadResult(dest, len(data), sha(data))
+    assert result == download.DownloadResult(dest, len(data), sha(data))
     assert dest.read_bytes() == data
     assert [p.sent for p in seen] == [65_536 * i for i in range(1, 6)] + [len(data)]
     assert seen[-1].total == len(data)
@@ -465,7 +468,7 @@ async def test_download_sha_mismatch_keeps_the_old_file_and_no_partial(
     dest.write_bytes(b"previous")
     async with connected(sink) as conn:
         with pytest.raises(errors.UploadError, match="sha256 mismatch"):
-            await upload.download_blob(conn, key, dest, expected_sha256="f" * 64)
+            await download.download_blob(conn, key, dest, expected_sha256="f" * 64)
     assert dest.read_bytes() == b"previous"
     assert leftovers(tmp_path) == []
 
@@ -473,7 +476,7 @@ async def test_download_sha_mismatch_keeps_the_old_file_and_no_partial(
 async def test_download_of_an_unknown_key(sink: Sink, tmp_path: Path) -> None:
     async with connected(sink) as conn:
         with pytest.raises(errors.KeyNotFoundError):
-            await upload.download_blob(conn, "nope-stormjar.jar", tmp_path / "x.jar")
+            await download.download_blob(conn, "nope-stormjar.jar", tmp_path / "x.jar")
         assert not conn.broken
     assert entries(tmp_path) == []
 
@@ -489,7 +492,7 @@ async def test_download_shorter_than_announced(
     sink.announce_extra = 1
     async with connected(sink) as conn:
         with pytest.raises(errors.UploadError, match="ended after"):
-            await upload.download_blob(conn, key, tmp_path / "x.jar")
+            await download.download_blob(conn, key, tmp_path / "x.jar")
     assert not (tmp_path / "x.jar").exists()
     assert leftovers(tmp_path) == []
 
@@ -501,7 +504,7 @@ async def test_download_longer_than_announced(
     sink.announce_extra = -100
     async with connected(sink) as conn:
         with pytest.raises(errors.UploadError, match="longer than"):
-            await upload.download_blob(conn, key, tmp_path / "x.jar")
+            await download.download_blob(conn, key, tmp_path / "x.jar")
     assert leftovers(tmp_path) == []
 
 
@@ -512,7 +515,7 @@ async def test_download_server_dies_midway(
     sink.die_after_chunks = 3
     async with connected(sink) as conn:
         with pytest.raises(errors.ConnectionFailed):
-            await upload.download_blob(conn, key, tmp_path / "x.jar")
+            await download.download_blob(conn, key, tmp_path / "x.jar")
     assert not (tmp_path / "x.jar").exists()
     assert leftovers(tmp_path) == []
 
@@ -523,7 +526,7 @@ async def test_download_cancelled_midway_leaves_nothing(
     key, _ = blob
     sink.stall_after_chunks = 3
     async with connected(sink) as conn:
-        task = asyncio.create_task(upload.download_blob(conn, key, tmp_path / "x.jar"))
+        task = asyncio.create_task(download.download_blob(conn, key, tmp_path / "x.jar"))
         deadline = time.monotonic() + 10
         while chunk_downloads(sink) < 3:
             assert time.monotonic() < deadline, "the download never reached the stall"
@@ -538,3 +541,86 @@ async def test_download_cancelled_midway_leaves_nothing(
 
 def chunk_downloads(sink: Sink) -> int:
     return sink.calls.count("downloadBlobChunk")
+
+
+def rewrite_same_mtime(jar: Path) -> None:
+    # Same size, same mtime (set back): only ctime tells, and the kernel always moves it.
+    st = jar.stat()
+    with jar.open("r+b") as f:
+        f.write(b"Y" * 10)
+    os.utime(jar, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+async def test_a_fingerprinted_upload_sends_the_hashed_bytes_without_hashing_again(
+    sink: Sink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jar = tmp_path / "topology.jar"
+    data = write_random(jar, 5 * 16_384 + 7)
+    fp = await fingerprint_mod.fingerprint(jar)
+    assert (fp.sha256, fp.size) == (sha(data), len(data))
+
+    def no_hashing(*args: object) -> None:
+        raise AssertionError("the upload hashed again")
+
+    # Only the upload module's view of hashlib: the sink below still hashes what it gets.
+    monkeypatch.setattr(upload, "hashlib", types.SimpleNamespace(sha256=no_hashing))
+    async with connected(sink) as conn:
+        result = await upload.upload_file(
+            conn, jar, fingerprint=fp, expected_sha256=sha(data), chunk_size=16_384
+        )
+    assert result.sha256 == sha(data)
+    assert sink.uploads[result.location].digest.hexdigest() == sha(data)
+    assert sink.uploads[result.location].finished
+
+
+@pytest.mark.parametrize("modify", [append, rewrite_in_place, rewrite_same_mtime, replace])
+async def test_a_file_changed_after_its_fingerprint_is_refused(
+    sink: Sink, tmp_path: Path, modify: Any
+) -> None:
+    jar = tmp_path / "topology.jar"
+    write_random(jar, 4 * 16_384)
+    fp = await fingerprint_mod.fingerprint(jar)
+    modify(jar)
+    async with connected(sink) as conn:
+        with pytest.raises(errors.UploadError, match="changed since it was hashed"):
+            await upload.upload_file(conn, jar, fingerprint=fp, chunk_size=16_384)
+    assert sink.calls == []
+
+
+@pytest.mark.parametrize("modify", [rewrite_same_mtime, append])
+async def test_a_fingerprinted_file_changed_while_uploading_is_refused(
+    sink: Sink, tmp_path: Path, modify: Any
+) -> None:
+    jar = tmp_path / "topology.jar"
+    write_random(jar, 10 * 16_384)
+    fp = await fingerprint_mod.fingerprint(jar)
+    modified: list[int] = []
+
+    def progress(p: upload.UploadProgress) -> None:
+        if not modified:
+            modify(jar)
+            modified.append(p.sent)
+
+    async with connected(sink) as conn:
+        with pytest.raises(errors.UploadError, match="changed while uploading"):
+            await upload.upload_file(
+                conn, jar, fingerprint=fp, chunk_size=16_384, progress=progress
+            )
+    assert "finishFileUpload" not in sink.calls
+
+
+async def test_a_file_changed_while_it_is_hashed_gets_no_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jar = tmp_path / "topology.jar"
+    write_random(jar, 1000)
+    real = fingerprint_mod.sha256_file
+
+    async def hash_then_change(path: Path, **kwargs: Any) -> str:
+        digest = await real(path, **kwargs)
+        append(path)
+        return digest
+
+    monkeypatch.setattr(fingerprint_mod, "sha256_file", hash_then_change)
+    with pytest.raises(errors.UploadError, match="changed while it was being hashed"):
+        await fingerprint_mod.fingerprint(jar)

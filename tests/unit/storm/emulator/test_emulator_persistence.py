@@ -47,7 +47,7 @@ def test_install_then_prune_and_remove(tmp_path: pathlib.Path) -> None:
     jar = tmp_path / "upload.jar"
     jar.write_bytes(b"PK")
     s.install("t-1-1", jar, b"code")
-    assert not jar.exists()
+    assert jar.read_bytes() == b"PK"  # the upload stays in the inbox until it expires
     assert s.jar_path("t-1-1").read_bytes() == b"PK" and s.read_code("t-1-1") == b"code"
     (s.topologies_dir / "orphan-2-2").mkdir()
     assert s.prune(["t-1-1"]) == ["orphan-2-2"]

@@ -9,81 +9,42 @@ Safety contract for retries (the pool does the retrying, ``pool`` documents it):
 - Reads are idempotent: retried on any transient failure, on any Nimbus.
 - ``activate`` and ``deactivate`` set a state, so repeating them is harmless:
   retried like reads, on the leader.
-- ``submit``, ``kill`` and ``rebalance`` are not safe to repeat blindly. When
-  one fails in a way that leaves open whether Nimbus ran it (the connection broke
-  or timed out after the request was written), the client first asks Nimbus what
-  happened and only calls again if it did not: a submit whose topology now
-  exists counts as done, a kill whose topology is KILLED or gone counts as done,
-  a rebalance whose topology is REBALANCING counts as done. Failures before the
-  request was written (refused connections, an open circuit, "not a leader")
-  are retried by the pool at once.
-- An upload attempt always starts a fresh upload location, so a failed upload is
-  retried from the start; Nimbus expires the abandoned one.
-
-Caveat: the submit check recognises "our" topology by its name and its launch
-time (it must have started after our first attempt). Two writers submitting the
-same name at the same moment could each believe the topology is theirs; Storm
-itself serialises them (one gets AlreadyAlive), and the controllers never do it.
+- ``submit``, ``kill`` and ``rebalance`` are not safe to repeat blindly: after a
+  failure that leaves open whether Nimbus ran one, the client asks Nimbus what
+  happened before making it again (``checked`` has the rules and the caveats).
+- JARs (``upload_jar``, ``download_jar``, ``submit_topology``) are delegated to
+  ``jars``, which documents their rules: an upload attempt always starts a fresh
+  upload location, so a failed upload is retried from the start (Nimbus expires
+  the abandoned one), and uploads are cached per leader.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import pathlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pilothouse.operators.storm.nimbus import (
-    connection,
+    checked,
+    download,
     endpoint,
     errors,
     idl,
     jarcache,
+    jars,
     model,
     pool,
     topology,
     upload,
 )
 
-T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class UploadOptions:
-    """How JARs are uploaded: chunk size, chunks in flight, and the whole-upload bound."""
-
-    chunk_size: int = upload.DEFAULT_CHUNK_SIZE
-    window: int = 4
-    call_timeout: float = 30.0
-    #: Well inside Nimbus's 600 s ``nimbus.file.copy.expiration.secs``.
-    deadline: float = 540.0
-    attempts: int = 3
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class JarUpload:
-    """Where a JAR is on Nimbus, and whether this call uploaded it or found it cached."""
-
-    location: str
-    sha256: str
-    size: int
-    cached: bool
-    seconds: float
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Submitted:
-    """A submitted topology: its summary, and the JAR upload behind it."""
-
-    summary: model.TopologySummary
-    jar: JarUpload
-
-    @property
-    def id(self) -> str:
-        return self.summary.id
+# The JAR types live with the JAR flows (``jars``); these names keep them reachable here.
+UploadOptions = jars.UploadOptions
+JarUpload = jars.JarUpload
+Submitted = jars.Submitted
 
 
 class NimbusClient:
@@ -105,10 +66,14 @@ class NimbusClient:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pool = nimbus_pool
+        # Read-only after construction: ``jars`` works with these same objects.
         self.cluster = cluster
-        self._owns_cache = jar_cache is None
         self.jar_cache = jar_cache if jar_cache is not None else jarcache.JarCache()
         self.uploads = uploads or UploadOptions()
+        self.jars = jars.JarTransfers(
+            nimbus_pool, self.jar_cache, cluster=cluster, options=self.uploads
+        )
+        self._owns_cache = jar_cache is None
         self._owns_pool = owns_pool
         self._clock = clock
 
@@ -240,16 +205,11 @@ class NimbusClient:
         is ``topology.message.timeout.secs``). A topology already killed counts as done
         only when this call's earlier attempt may have killed it."""
         options = idl.storm.KillOptions(wait_secs=wait_secs)
-
-        async def done() -> bool:
-            summary = await self.topology_summary_by_name(name)
-            return summary is None or summary.status == model.TopologyStatus.KILLED
-
         await self._checked(
             lambda: self.pool.call(
                 "killTopologyWithOpts", leader=True, idempotent=False, name=name, options=options
             ),
-            done,
+            checked.killed(self.topology_summary_by_name, name),
         )
 
     async def rebalance(
@@ -274,16 +234,11 @@ class NimbusClient:
             num_executors=dict(executors) if executors else None,
             topology_conf_overrides=json.dumps(dict(config)) if config else None,
         )
-
-        async def done() -> bool:
-            summary = await self.topology_summary_by_name(name)
-            return summary is not None and summary.status == model.TopologyStatus.REBALANCING
-
         await self._checked(
             lambda: self.pool.call(
                 "rebalance", leader=True, idempotent=False, name=name, options=options
             ),
-            done,
+            checked.rebalancing(self.topology_summary_by_name, name),
         )
 
     async def submit(
@@ -303,7 +258,7 @@ class NimbusClient:
         status = _initial_status(initial_status)
         conf_json = conf if isinstance(conf, str) else json.dumps(dict(conf))
         options = idl.storm.SubmitOptions(initial_status=status)
-        started = self._clock()
+        done = checked.submitted(self.topology_summary_by_name, name, self._clock)
 
         async def call() -> None:
             await self.pool.call(
@@ -317,47 +272,16 @@ class NimbusClient:
                 options=options,
             )
 
-        async def done() -> bool:
-            summary = await self.topology_summary_by_name(name)
-            # Ours only if it started after our first attempt (uptime is whole seconds).
-            return summary is not None and summary.uptime_secs <= self._clock() - started + 1
-
-        first = True
-
-        async def attempt() -> None:
-            nonlocal first
-            try:
-                await call()
-            except errors.AlreadyAliveError:
-                if first or not await done():
-                    raise
-            finally:
-                first = False
-
-        await self._checked(attempt, done)
+        await self._checked(checked.repeatable_submit(call, done), done)
         summary = await self.topology_summary_by_name(name)
         if summary is None:
             raise errors.NotAliveError(f"topology {name!r} was submitted but is not listed")
         return summary
 
-    async def _checked(
-        self, call: Callable[[], Awaitable[object]], done: Callable[[], Awaitable[bool]]
-    ) -> None:
-        """Run a non-idempotent ``call``; after an ambiguous failure, ``done`` decides
-        whether it happened before it is tried again."""
-        policy = self.pool.config.retry
-        for attempt in range(policy.attempts):
-            try:
-                await call()
-                return
-            except (errors.ConnectionFailed, errors.CallTimeout):
-                if attempt + 1 >= policy.attempts:
-                    raise
-                if await done():
-                    return
-                await asyncio.sleep(policy.delay(attempt, self.pool.rng))
+    async def _checked(self, call: checked.Call, done: checked.Done) -> None:
+        await checked.run(call, done, self.pool.config.retry, self.pool.rng)
 
-    # -- JARs --------------------------------------------------------------------------------
+    # -- JARs (``jars`` has the rules) ----------------------------------------------------
 
     async def upload_jar(
         self,
@@ -367,54 +291,10 @@ class NimbusClient:
         progress: upload.ProgressCallback | None = None,
         use_cache: bool = True,
     ) -> JarUpload:
-        """Upload a JAR to the leader, unless this cluster already has it (by sha256).
-
-        The file is hashed first (that is the cache key, and it is checked against
-        ``expected_sha256``), then streamed in chunks with its hash recomputed on the
-        way, so a file that changes meanwhile is refused rather than half-uploaded.
-        """
-        jar = pathlib.Path(path)
-        if not await asyncio.to_thread(jar.is_file):
-            raise FileNotFoundError(f"no such JAR file: {jar}")
-        digest = await upload.sha256_file(jar)
-        if expected_sha256 is not None and digest != expected_sha256.lower():
-            raise errors.UploadError(
-                f"{jar}: sha256 is {digest}, expected {expected_sha256.lower()}"
-            )
-        size = (await asyncio.to_thread(jar.stat)).st_size
-        begun = time.monotonic()
-
-        async def send() -> str:
-            return await self._upload_once(jar, digest, progress)
-
-        if not use_cache:
-            location = await send()
-            return JarUpload(location, digest, size, False, time.monotonic() - begun)
-        # Each leader has its own inbox: a new leader has none of the old one's uploads.
-        leader = await self.pool.leader()
-        result = await self.jar_cache.get_or_upload(f"{self.cluster}@{leader}", digest, send)
-        return JarUpload(result.location, digest, size, result.cached, time.monotonic() - begun)
-
-    async def _upload_once(
-        self, jar: pathlib.Path, digest: str, progress: upload.ProgressCallback | None
-    ) -> str:
-        options = self.uploads
-
-        async def attempt(conn: connection.Connection) -> str:
-            result = await upload.upload_file(
-                conn,
-                jar,
-                expected_sha256=digest,
-                chunk_size=options.chunk_size,
-                window=options.window,
-                call_timeout=options.call_timeout,
-                deadline=options.deadline,
-                progress=progress,
-            )
-            return result.location
-
-        # Each attempt begins a fresh upload location, so repeating one is safe.
-        return await self.pool.run(attempt, leader=True, idempotent=True)
+        """Upload a JAR to the leader, unless this leader already has it (by sha256)."""
+        return await self.jars.upload_jar(
+            path, expected_sha256=expected_sha256, progress=progress, use_cache=use_cache
+        )
 
     async def download_jar(
         self,
@@ -423,17 +303,11 @@ class NimbusClient:
         *,
         expected_sha256: str | None = None,
         progress: upload.ProgressCallback | None = None,
-    ) -> upload.DownloadResult:
+    ) -> download.DownloadResult:
         """Download the JAR of a submitted topology (the ``<id>-stormjar.jar`` blob)."""
-        key = upload.topology_jar_key(topology_id)
-        target = pathlib.Path(dest)
-
-        async def attempt(conn: connection.Connection) -> upload.DownloadResult:
-            return await upload.download_blob(
-                conn, key, target, expected_sha256=expected_sha256, progress=progress
-            )
-
-        return await self.pool.run(attempt, leader=False, idempotent=True)
+        return await self.jars.download_jar(
+            topology_id, dest, expected_sha256=expected_sha256, progress=progress
+        )
 
     async def submit_topology(
         self,
@@ -444,29 +318,18 @@ class NimbusClient:
         expected_sha256: str | None = None,
         progress: upload.ProgressCallback | None = None,
     ) -> Submitted:
-        """Validate ``spec``, upload ``jar`` (or reuse the cached upload) and submit.
+        """Validate ``spec`` (nothing is sent if it is invalid), upload ``jar`` (or reuse
+        the cached upload, uploading again once if Nimbus no longer has it) and submit."""
+        _initial_status(initial_status)  # a bad status is refused before the upload too
 
-        When Nimbus no longer has a cached upload (it expired its inbox early, or a new
-        leader has a different inbox), the entry is dropped and the JAR uploaded once
-        more before the error would reach the caller.
-        """
-        topology_struct = spec.to_thrift()  # validates first: nothing is sent if invalid
-        conf = spec.conf_json()
-        jar_upload = await self.upload_jar(jar, expected_sha256=expected_sha256, progress=progress)
-        try:
-            summary = await self.submit(
-                spec.name, jar_upload.location, topology_struct, conf, initial_status=initial_status
+        async def submit_at(location: str, struct: Any, conf: str) -> model.TopologySummary:
+            return await self.submit(
+                spec.name, location, struct, conf, initial_status=initial_status
             )
-        except errors.ApplicationError:
-            if not jar_upload.cached:
-                raise
-            leader = await self.pool.leader()
-            self.jar_cache.invalidate(f"{self.cluster}@{leader}", jar_upload.sha256)
-            jar_upload = await self.upload_jar(jar, progress=progress)
-            summary = await self.submit(
-                spec.name, jar_upload.location, topology_struct, conf, initial_status=initial_status
-            )
-        return Submitted(summary, jar_upload)
+
+        return await self.jars.submit_topology(
+            spec, jar, submit_at, expected_sha256=expected_sha256, progress=progress
+        )
 
     async def wait_for(
         self,
@@ -487,10 +350,11 @@ class NimbusClient:
 
 
 def _initial_status(text: str) -> int:
-    try:
-        status: int = getattr(idl.storm.TopologyInitialStatus, text.upper())
-    except AttributeError:
-        raise ValueError(f"initial status must be ACTIVE or INACTIVE, not {text!r}") from None
+    # Looked up by name among the two statuses only: the Thrift enum class has other
+    # attributes (``_VALUES_TO_NAMES``…) that getattr would happily return.
+    if text.upper() not in ("ACTIVE", "INACTIVE"):
+        raise ValueError(f"initial status must be ACTIVE or INACTIVE, not {text!r}")
+    status: int = getattr(idl.storm.TopologyInitialStatus, text.upper())
     return status
 
 

@@ -1,35 +1,16 @@
 """The per-cluster Nimbus connection pool: finds the leader, reuses connections, retries safely.
 
 One ``NimbusPool`` per Storm cluster (``registry.PoolRegistry`` keeps them per
-cluster key). It owns every connection to that cluster's Nimbus daemons, a
-circuit breaker per endpoint (``breaker``), the leader finder (``discovery``),
-and the retry loop (``retry`` says how long to wait; this module says *whether*
-to try again).
+cluster key). It owns every connection to that cluster's Nimbus daemons (kept
+per endpoint by ``slots``), a circuit breaker per endpoint (``breaker``), the
+leader finder (``discovery``), and the retry loop (``retry`` says how long to
+wait; this module says *whether* to try again).
 
-Connections (``borrow``):
-
-- At most ``max_connections`` per endpoint are open or being opened; further
-  borrowers queue (FIFO) and give up after ``connect_timeout`` s with
-  ``CallTimeout``. Idle connections are reused last-in first-out, so a quiet
-  period lets the surplus age out.
-- Idle connections older than ``idle_timeout`` s are closed. There is no
-  background task: the sweep runs on every borrow (all endpoints) and on
-  ``prune()``, so a pool that sees no traffic at all keeps its sockets until
-  the next use or ``close()``.
-- A connection idle longer than ``health_check_after`` s is checked before it
-  is handed out, with a ``getLeader`` call bounded by
-  ``min(connect_timeout, call_timeout)``: a real round trip, so it also
-  catches a peer that vanished without closing (a reset pod, a partition),
-  which an end-of-stream check would miss; the price is one cheap read per
-  borrow after a quiet spell. Any Thrift answer, even an error, means healthy.
-  A failed check closes that connection and takes the next (or a new) one; it
-  is not held against the endpoint's breaker (a restart closes idle
-  connections of a healthy Nimbus).
-- A broken connection (``Connection.broken``: timeout, transport failure,
-  cancellation) or one whose user saw a ``ProtocolError`` is closed on return,
-  never reused.
-- All times come from the injected ``clock``; ``Connection.last_used`` (real
-  time) is not consulted.
+Connections (``borrow``): each endpoint's bounded set lives in ``slots`` (at
+most ``max_connections``, LIFO reuse, ``idle_timeout``, a health check on
+borrow after ``health_check_after``; the details are documented there). Before
+each borrow the pool closes the connections idle too long at every endpoint;
+``prune()`` does the same on demand.
 
 Leader (``leader``, ``forget_leader``): found and cached by a
 ``discovery.LeaderFinder`` (one discovery shared by concurrent callers; how it
@@ -78,6 +59,7 @@ from pilothouse.operators.storm.nimbus import connection as connection_mod
 from pilothouse.operators.storm.nimbus import discovery, errors, wire
 from pilothouse.operators.storm.nimbus import endpoint as endpoint_mod
 from pilothouse.operators.storm.nimbus import retry as retry_mod
+from pilothouse.operators.storm.nimbus import slots as slots_mod
 
 T = TypeVar("T")
 
@@ -124,26 +106,10 @@ class PoolConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class EndpointStats:
-    """Counters of one endpoint (cumulative except ``in_use``, ``idle``, ``waiting``)."""
-
-    opened: int
-    reused: int
-    closed: int
-    in_use: int
-    idle: int
-    waiting: int
-    peak_in_use: int
-    health_checks: int
-    health_check_failures: int
-    breaker: breaker_mod.BreakerState
-
-
-@dataclasses.dataclass(frozen=True)
 class PoolStats:
     """A snapshot of the pool, per endpoint, for tests and metrics."""
 
-    endpoints: Mapping[endpoint_mod.Endpoint, EndpointStats]
+    endpoints: Mapping[endpoint_mod.Endpoint, slots_mod.EndpointStats]
     leader: endpoint_mod.Endpoint | None
     discoveries: int
 
@@ -164,42 +130,6 @@ class PoolStats:
         return sum(s.idle for s in self.endpoints.values())
 
 
-class _Slots:
-    """One endpoint's connections, slot semaphore, breaker and counters."""
-
-    def __init__(
-        self, endpoint: endpoint_mod.Endpoint, config: PoolConfig, clock: Callable[[], float]
-    ) -> None:
-        self.endpoint = endpoint
-        self.breaker = breaker_mod.CircuitBreaker(config.breaker, clock, endpoint=str(endpoint))
-        self.free = asyncio.Semaphore(config.max_connections)
-        self.idle: list[tuple[connection_mod.Connection, float]] = []
-        self.in_use = self.waiting = self.peak_in_use = 0
-        self.opened = self.reused = self.closed = 0
-        self.health_checks = self.health_check_failures = 0
-
-    def stats(self) -> EndpointStats:
-        return EndpointStats(
-            opened=self.opened,
-            reused=self.reused,
-            closed=self.closed,
-            in_use=self.in_use,
-            idle=len(self.idle),
-            waiting=self.waiting,
-            peak_in_use=self.peak_in_use,
-            health_checks=self.health_checks,
-            health_check_failures=self.health_check_failures,
-            breaker=self.breaker.state,
-        )
-
-
-@dataclasses.dataclass
-class _Lease:
-    slots: _Slots
-    conn: connection_mod.Connection
-    admission: breaker_mod.Admission
-
-
 class NimbusPool:
     """Connections, leader and retries for one Storm cluster; see the module docstring."""
 
@@ -215,17 +145,14 @@ class NimbusPool:
         self._clock = clock
         self._rng = rng or random.Random()
         self._sleep = sleep
-        self._slots: dict[endpoint_mod.Endpoint, _Slots] = {}
-        self._live: set[connection_mod.Connection] = set()
-        self._in_use = 0
-        self._drained: asyncio.Event | None = None
+        self._slots: dict[endpoint_mod.Endpoint, slots_mod.Slots] = {}
+        self._ledger = slots_mod.Ledger(PoolClosedError)
         self._finder = discovery.LeaderFinder(
             config.seeds,
             self.borrow,
             timeout=min(config.connect_timeout, config.call_timeout),
             closed_error=PoolClosedError,
         )
-        self._closed = False
 
     @property
     def rng(self) -> random.Random:
@@ -276,9 +203,9 @@ class NimbusPool:
         try:
             yield lease.conn
         except BaseException as exc:
-            await self._release(lease, exc)
+            await lease.slots.release(lease, exc)
             raise
-        await self._release(lease, None)
+        await lease.slots.release(lease, None)
 
     async def _target(
         self,
@@ -302,125 +229,27 @@ class NimbusPool:
                 return candidate
         return candidates[0]  # every breaker is open: the first says when to come back
 
-    def _slots_of(self, endpoint: endpoint_mod.Endpoint) -> _Slots:
+    def _slots_of(self, endpoint: endpoint_mod.Endpoint) -> slots_mod.Slots:
         slots = self._slots.get(endpoint)
         if slots is None:
-            slots = self._slots[endpoint] = _Slots(endpoint, self.config, self._clock)
+            slots = slots_mod.Slots(endpoint, self.config, self._clock, self._ledger)
+            self._slots[endpoint] = slots
         return slots
 
-    async def _acquire(self, endpoint: endpoint_mod.Endpoint) -> _Lease:
+    async def _acquire(self, endpoint: endpoint_mod.Endpoint) -> slots_mod.Lease:
         """A leased connection to ``endpoint``; every failure here is before anything was sent."""
         self._check_open()
         slots = self._slots_of(endpoint)
         if not slots.breaker.allows():
             slots.breaker.admit()  # raises CircuitOpenError, saying when to come back
         await self.prune()
-        slots.waiting += 1
-        try:
-            async with asyncio.timeout(self.config.connect_timeout):
-                await slots.free.acquire()
-        except TimeoutError:
-            raise errors.CallTimeout(
-                f"no free connection to Nimbus {endpoint} within {self.config.connect_timeout:g}s:"
-                f" all {self.config.max_connections} are in use"
-            ) from None
-        finally:
-            slots.waiting -= 1
-        self._take(slots)
-        try:
-            self._check_open()
-            admission = slots.breaker.admit()
-        except BaseException:
-            self._give_back(slots)
-            raise
-        try:
-            conn = await self._connection(slots)
-        except BaseException as exc:
-            admission.outcome(exc)
-            self._give_back(slots)
-            raise
-        return _Lease(slots, conn, admission)
-
-    def _take(self, slots: _Slots) -> None:
-        slots.in_use += 1
-        slots.peak_in_use = max(slots.peak_in_use, slots.in_use)
-        self._in_use += 1
-        if self._drained is not None:
-            self._drained.clear()
-
-    def _give_back(self, slots: _Slots) -> None:
-        slots.in_use -= 1
-        self._in_use -= 1
-        slots.free.release()
-        if self._in_use == 0 and self._drained is not None:
-            self._drained.set()
-
-    async def _connection(self, slots: _Slots) -> connection_mod.Connection:
-        while slots.idle:
-            conn, since = slots.idle.pop()  # LIFO: the surplus at the bottom ages out
-            if conn.broken:
-                await self._discard(slots, conn)
-                continue
-            stale = self._clock() - since > self.config.health_check_after
-            if stale and not await self._healthy(slots, conn):
-                continue
-            slots.reused += 1
-            return conn
-        conn = await connection_mod.Connection.open(
-            slots.endpoint, timeout=self.config.connect_timeout, max_frame=self.config.max_frame
-        )
-        slots.opened += 1
-        self._live.add(conn)
-        if self._closed:
-            # close() ran while we were connecting; it could not see this connection.
-            await self._discard(slots, conn)
-            raise PoolClosedError("the Nimbus pool was closed")
-        return conn
-
-    async def _healthy(self, slots: _Slots, conn: connection_mod.Connection) -> bool:
-        slots.health_checks += 1
-        timeout = min(self.config.connect_timeout, self.config.call_timeout)
-        try:
-            await conn.call("getLeader", timeout)
-        except (errors.NimbusRejected, errors.NotLeaderError):
-            pass  # an answer: the connection works
-        except BaseException as exc:
-            slots.health_check_failures += 1
-            await self._discard(slots, conn)
-            if isinstance(exc, errors.NimbusError):
-                return False
-            raise
-        if conn.broken:
-            slots.health_check_failures += 1
-            await self._discard(slots, conn)
-            return False
-        return True
-
-    async def _release(self, lease: _Lease, exc: BaseException | None) -> None:
-        lease.admission.outcome(exc)
-        slots, conn = lease.slots, lease.conn
-        # Bookkeeping first, without awaiting: a second cancellation must not leak the slot.
-        self._give_back(slots)
-        if conn.broken or self._closed or isinstance(exc, errors.ProtocolError):
-            await self._discard(slots, conn)
-        else:
-            slots.idle.append((conn, self._clock()))
-
-    async def _discard(self, slots: _Slots, conn: connection_mod.Connection) -> None:
-        if conn in self._live:
-            self._live.discard(conn)
-            slots.closed += 1
-        await conn.close()
+        return await slots.acquire()
 
     async def prune(self) -> None:
         """Close connections idle longer than ``idle_timeout`` (borrows do this too)."""
-        deadline = self._clock() - self.config.idle_timeout
+        now = self._clock()
         for slots in list(self._slots.values()):
-            stale = [conn for conn, since in slots.idle if since < deadline]
-            if stale:
-                slots.idle = [(conn, since) for conn, since in slots.idle if since >= deadline]
-                for conn in stale:
-                    await self._discard(slots, conn)
+            await slots.prune(now)
 
     # -- calls with retries -------------------------------------------------------------------
 
@@ -483,9 +312,9 @@ class NimbusPool:
                 try:
                     result = await fn(lease.conn)
                 except BaseException as exc:
-                    await self._release(lease, exc)
+                    await lease.slots.release(lease, exc)
                     raise
-                await self._release(lease, None)
+                await lease.slots.release(lease, None)
                 return result
             except errors.NotLeaderError as exc:
                 if endpoint is not None:
@@ -525,11 +354,10 @@ class NimbusPool:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._ledger.closed
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise PoolClosedError("the Nimbus pool is closed; get a new one from the registry")
+        self._ledger.check_open()
 
     async def close(self, *, grace: float = 0.0) -> None:
         """Close every connection; idempotent. Later borrows raise ``PoolClosedError``.
@@ -538,19 +366,18 @@ class NimbusPool:
         ``grace`` s, or at once (their users see ``ConnectionFailed``); a second
         ``close()`` with a shorter grace cuts a first one's wait short.
         """
-        if not self._closed:
-            self._closed = True
+        ledger = self._ledger
+        if not ledger.closed:
+            ledger.closed = True
             self._finder.close()
         for slots in list(self._slots.values()):
-            idle, slots.idle = slots.idle, []
-            for conn, _ in idle:
-                await self._discard(slots, conn)
-        if grace > 0 and self._in_use:
-            self._drained = self._drained or asyncio.Event()
+            await slots.close_idle()
+        if grace > 0 and ledger.in_use:
+            drained = ledger.drained = ledger.drained or asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):
-                    await self._drained.wait()
-        live, self._live = list(self._live), set()
+                    await drained.wait()
+        live, ledger.live = list(ledger.live), set()
         for conn in live:
             await conn.close()
         await self._finder.wait_closed()

@@ -9,11 +9,12 @@ attempt, with a fresh ``beginFileUpload``: a half-sent session cannot be resumed
 
 Guarantees of ``upload_file``:
 
-- **Constant memory.** The file is read one chunk at a time and hashed as it
-  streams; a chunk is dropped as soon as its frame is written, and
-  ``Connection.pipeline`` drains the socket after each frame, so a few chunks'
-  worth of buffers are alive at once, whatever the file's size or ``window``
-  (measured: a 2 MB tracemalloc peak for a 64 MB file, test server included).
+- **Constant memory.** The file is read one chunk at a time (and hashed as it
+  streams, unless a ``fingerprint`` says what it hashes to); a chunk is dropped
+  as soon as its frame is written, and ``Connection.pipeline`` drains the socket
+  after each frame, so a few chunks' worth of buffers are alive at once,
+  whatever the file's size or ``window`` (measured: a 2 MB tracemalloc peak for
+  a 64 MB file, test server included).
 - **Nothing corrupt is finished.** ``finishFileUpload`` is only called once every
   chunk was acknowledged and the checks below passed. Until then, Nimbus holds
   an unfinished session that it drops after ``nimbus.file.copy.expiration.secs``
@@ -21,17 +22,15 @@ Guarantees of ``upload_file``:
 - **Checked**: the chunk frame fits ``conn.max_frame`` (``ValueError``: before
   anything is sent when no location could make it fit, else right after
   ``beginFileUpload`` when the location Nimbus chose is too long for it); the
-  file is the same file with the same size and mtime at the end as at the
-  start, and exactly that many bytes were sent; the streamed sha256 equals
-  ``expected_sha256`` when given; the upload ends within ``deadline`` seconds
-  (default 540, inside Nimbus's 600 s session expiry). A failed check raises
+  file is the same file (device, inode, size, mtime and ctime: ``fingerprint_mod.FileIdentity``)
+  at the end as at the start, or as when it was fingerprinted, and exactly that
+  many bytes were sent; the sha256 equals ``expected_sha256`` when given; the
+  upload ends within ``deadline`` seconds (default 540, inside Nimbus's 600 s
+  session expiry). A failed check raises
   ``errors.UploadError``.
 - **Not checkable**: what Nimbus wrote. ``uploadChunk`` returns nothing and
   Nimbus never reports a hash or a size, so the guarantee ends at "every chunk
-  was acknowledged, in order, on one connection". An in-place rewrite of the
-  file that keeps its size within one mtime tick is invisible to the stat check;
-  pass ``expected_sha256`` (the hash the caller vetted, e.g. the jar cache's
-  key) to rule that out too.
+  was acknowledged, in order, on one connection".
 
 Why pipelining: each ``uploadChunk`` is a round trip, and waiting for every
 acknowledgement before sending the next chunk leaves the link idle for one
@@ -47,15 +46,8 @@ chunk of a file in the page cache reads in tens of microseconds and hashes in
 about 150; reading and hashing in a worker thread, with the next chunk
 prefetched, measured no faster on loopback (about 425 MB/s either way) and
 needs care to not close the file under a running read. The JAR is normally in
-the page cache: it was just built, or just hashed by ``sha256_file``, which does
+the page cache: it was just built, or just hashed by ``fingerprint.sha256_file``, which does
 run in a thread because it reads a whole file in one go.
-
-Download (``download_blob``): Storm 2.x has no file download; a submitted
-topology's JAR is the blob ``topology_jar_key(topology_id)``, read with
-``beginBlobDownload`` and ``downloadBlobChunk`` until an empty chunk. It streams
-into a temporary file beside ``dest`` (writes go to the page cache from the
-event loop; the fsync runs in a thread), and renames it onto ``dest`` only when
-it is complete and checked; on any failure (cancellation included) the
 partial file is removed and ``dest`` is untouched.
 """
 
@@ -68,22 +60,19 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
-import threading
 import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
 from pilothouse.operators.storm.nimbus import connection, errors, wire
+from pilothouse.operators.storm.nimbus import fingerprint as fingerprint_mod
 
 log = logging.getLogger(__name__)
 
 #: Storm's own client (``StormSubmitter``) uploads in chunks of this size.
 DEFAULT_CHUNK_SIZE = 307_200
 
-#: ``sha256_file`` reads this much at a time.
-HASH_CHUNK_SIZE = 1 << 20
 
 # The frame limit covers the frame body, not its 4-byte length prefix (wire's module doc).
 _FRAME_PREFIX = 4
@@ -133,20 +122,6 @@ class UploadResult:
     seconds: float
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DownloadResult:
-    """A completed download: the file now at ``path``, its size and sha256 (hex)."""
-
-    path: Path
-    size: int
-    sha256: str
-
-
-def topology_jar_key(topology_id: str) -> str:
-    """The blob key under which Nimbus keeps a submitted topology's JAR."""
-    return f"{topology_id}-stormjar.jar"
-
-
 def max_chunk_size(max_frame: int, location: str = "") -> int:
     """The largest ``uploadChunk`` payload whose frame fits ``max_frame`` for ``location``."""
     envelope = wire.encode_call("uploadChunk", 0, max_frame, location=location, chunk=b"")
@@ -163,7 +138,7 @@ def _check_chunk_size(chunk_size: int, max_frame: int, location: str) -> None:
         )
 
 
-class _Throttle:
+class Throttle:
     """Calls ``progress`` once 0.1 s or 1 % of ``total`` passed since its last call."""
 
     def __init__(
@@ -197,20 +172,6 @@ class _Throttle:
         )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _FileId:
-    """What must not change about a file while it uploads."""
-
-    device: int
-    inode: int
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> _FileId:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 class _FileChunks:
     """The ``uploadChunk`` calls for one file, read and hashed as the pipeline asks for them.
 
@@ -229,9 +190,10 @@ class _FileChunks:
         size: int,
         chunk_size: int,
         location: str,
-        throttle: _Throttle,
+        throttle: Throttle,
         clock: Clock,
         give_up_at: float,
+        hashing: bool,
     ) -> None:
         self._fd = fd
         self._size = size
@@ -240,7 +202,8 @@ class _FileChunks:
         self._throttle = throttle
         self._clock = clock
         self._give_up_at = give_up_at
-        self.digest = hashlib.sha256()
+        # None when the caller's fingerprint already says what the file hashes to.
+        self.digest = hashlib.sha256() if hashing else None
         self.sent = 0
         self.chunks = 0
         self.problem: str | None = None
@@ -254,7 +217,8 @@ class _FileChunks:
             if not data:
                 self.problem = "changed"
                 return
-            self.digest.update(data)
+            if self.digest is not None:
+                self.digest.update(data)
             self.sent += len(data)
             self.chunks += 1
             yield {"location": self._location, "chunk": data}
@@ -270,6 +234,7 @@ async def upload_file(
     path: Path,
     *,
     expected_sha256: str | None = None,
+    fingerprint: fingerprint_mod.Fingerprint | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     window: int = 4,
     call_timeout: float = 30.0,
@@ -286,6 +251,10 @@ async def upload_file(
     are written (throttled to every 0.1 s or 1 %) and once at the end with
     ``sent == total``, after every chunk was acknowledged; an exception from it
     aborts the upload.
+
+    With a ``fingerprint`` (from ``fingerprint(path)``), the file is not hashed
+    again on the way: its identity must be the fingerprint's at the start and at
+    the end, and the result's sha256 is the fingerprint's.
 
     Raises ``ValueError`` when ``chunk_size`` cannot fit ``conn.max_frame`` (or
     ``window``/``chunk_size`` are not positive); ``errors.UploadError`` when the
@@ -304,22 +273,35 @@ async def upload_file(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{path} is not a regular file")
-        before = _FileId.of(st)
+        before = fingerprint_mod.FileIdentity.of(st)
+        if fingerprint is not None and fingerprint.identity != before:
+            raise errors.UploadError(f"{path} changed since it was hashed; not uploaded")
         timeout_cm = asyncio.timeout(deadline)
         try:
             async with timeout_cm:
                 location = await conn.call("beginFileUpload", call_timeout)
                 _check_chunk_size(chunk_size, conn.max_frame, location)
-                throttle = _Throttle(progress, before.size, clock, start)
+                throttle = Throttle(progress, before.size, clock, start)
                 chunks = _FileChunks(
-                    fd, before.size, chunk_size, location, throttle, clock, give_up_at
+                    fd,
+                    before.size,
+                    chunk_size,
+                    location,
+                    throttle,
+                    clock,
+                    give_up_at,
+                    hashing=fingerprint is None,
                 )
                 calls = chunks.calls()
                 async with contextlib.aclosing(calls):
                     await conn.pipeline("uploadChunk", call_timeout, calls, window)
                 if chunks.problem == "deadline" or clock() > give_up_at:
                     raise _deadline_error(path, deadline)
-                sha256 = chunks.digest.hexdigest()
+                if fingerprint is not None:
+                    sha256 = fingerprint.sha256
+                else:
+                    assert chunks.digest is not None
+                    sha256 = chunks.digest.hexdigest()
                 _verify(path, fd, before, chunks, sha256, expected_sha256)
                 throttle.final(chunks.sent)
                 await conn.call("finishFileUpload", call_timeout, location=location)
@@ -352,20 +334,20 @@ def _deadline_error(path: Path, deadline: float) -> errors.UploadError:
 def _verify(
     path: Path,
     fd: int,
-    before: _FileId,
+    before: fingerprint_mod.FileIdentity,
     chunks: _FileChunks,
     sha256: str,
     expected_sha256: str | None,
 ) -> None:
     """Raise ``UploadError`` unless what was sent is all of the unchanged file, as expected."""
     try:
-        now_path = _FileId.of(os.stat(path))
+        now_path = fingerprint_mod.FileIdentity.of(os.stat(path))
     except FileNotFoundError:
         now_path = None
     if (
         chunks.problem == "changed"
         or chunks.sent != before.size
-        or _FileId.of(os.fstat(fd)) != before
+        or fingerprint_mod.FileIdentity.of(os.fstat(fd)) != before
         or now_path != before
     ):
         raise errors.UploadError(
@@ -377,124 +359,3 @@ def _verify(
             f"sha256 mismatch: expected {expected_sha256} got {sha256} (uploading {path}; "
             "not finished)"
         )
-
-
-def _hash_file(path: Path, chunk_size: int, stop: threading.Event) -> str | None:
-    digest = hashlib.sha256()
-    buffer = bytearray(chunk_size)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as f:
-        while not stop.is_set():
-            n = f.readinto(view)
-            if not n:
-                return digest.hexdigest()
-            digest.update(view[:n])
-    return None
-
-
-async def sha256_file(path: Path, *, chunk_size: int = HASH_CHUNK_SIZE) -> str:
-    """The sha256 (hex) of the file at ``path``, in constant memory.
-
-    A file bigger than one chunk is hashed in a worker thread so the event loop
-    keeps running; cancelling the call stops that thread at its next chunk.
-    """
-    if chunk_size <= 0:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    stop = threading.Event()
-    if os.stat(path).st_size <= chunk_size:
-        result = _hash_file(path, chunk_size, stop)
-    else:
-        try:
-            result = await asyncio.to_thread(_hash_file, path, chunk_size, stop)
-        finally:
-            stop.set()
-    assert result is not None  # only None when stopped, and then we were cancelled
-    return result
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_close(fd: int) -> None:
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable; some filesystems cannot fsync a directory, which only
-    # weakens durability after a crash, so that is not an error.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-async def download_blob(
-    conn: connection.Connection,
-    key: str,
-    dest: Path,
-    *,
-    expected_sha256: str | None = None,
-    call_timeout: float = 30.0,
-    progress: ProgressCallback | None = None,
-    clock: Clock = time.monotonic,
-) -> DownloadResult:
-    """Download the blob ``key`` to ``dest``, atomically; ``dest``'s directory must exist.
-
-    Chunks are fetched one call at a time (the end is only known from an empty
-    chunk, so calls past it cannot be pipelined safely) and written to a
-    temporary file in ``dest``'s directory, which is fsynced and renamed onto
-    ``dest`` once complete. Raises ``errors.KeyNotFoundError`` for an unknown key,
-    ``errors.UploadError`` when the size differs from the one Nimbus announced
-    or the sha256 from ``expected_sha256``, and the typed transport errors; in
-    every failure the partial file is removed and ``dest`` is left as it was.
-    """
-    start = clock()
-    # First, so that a destination we cannot write fails before Nimbus opens a session.
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    fd_open = True
-    received = 0
-    digest = hashlib.sha256()
-    try:
-        begin = await conn.call("beginBlobDownload", call_timeout, key=key)
-        announced: int | None = begin.data_size
-        throttle = _Throttle(progress, announced or 0, clock, start)
-        while chunk := await conn.call("downloadBlobChunk", call_timeout, session=begin.session):
-            received += len(chunk)
-            if announced is not None and received > announced:
-                raise errors.UploadError(
-                    f"blob {key!r} is longer than the {announced} bytes Nimbus announced"
-                )
-            digest.update(chunk)
-            _write_all(fd, chunk)
-            throttle.update(received)
-        # The worker closes fd even if we are cancelled while it fsyncs: the fd must not
-        # be closed (and its number reused) under a running fsync.
-        fd_open = False
-        await asyncio.to_thread(_fsync_close, fd)
-        sha256 = digest.hexdigest()
-        if announced is not None and received != announced:
-            raise errors.UploadError(
-                f"blob {key!r} ended after {received} of the {announced} bytes Nimbus announced"
-            )
-        if expected_sha256 is not None and sha256 != expected_sha256.lower():
-            raise errors.UploadError(
-                f"sha256 mismatch for blob {key!r}: expected {expected_sha256} got {sha256}"
-            )
-        os.replace(tmp_name, dest)
-    except BaseException:
-        if fd_open:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    await asyncio.to_thread(_fsync_dir, dest.parent)
-    throttle.final(received, received)
-    return DownloadResult(dest, received, sha256)

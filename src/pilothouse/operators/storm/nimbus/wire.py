@@ -143,7 +143,7 @@ def _encode_upload_chunk(
     )
 
 
-def _decode_upload_chunk(payload: bytes) -> Call | None:
+def _decode_upload_chunk(payload: bytes | memoryview) -> Call | None:
     """The call, or None for a valid but unusual layout (unknown fields) left to thriftpy2."""
     truncated = errors.ProtocolError("cannot decode the arguments of uploadChunk: truncated")
     view = memoryview(payload)
@@ -180,17 +180,20 @@ def _decode_upload_chunk(payload: bytes) -> Call | None:
     raise truncated
 
 
-def decode_call(payload: bytes) -> Call:
-    """The call in a request frame's payload.
+def decode_call(payload: bytes | memoryview) -> Call:
+    """The call in a request frame's payload (bytes, or a view of a receive buffer).
 
     Raises ``ProtocolError`` for bytes that are not a call, and ``UnknownMethod``
     (carrying the name and seqid, so the server can answer) for a method our IDL
-    does not have. ``uploadChunk``'s ``chunk`` is a memoryview of ``payload``.
+    does not have. ``uploadChunk``'s ``chunk`` is a memoryview of ``payload``, never
+    a copy; other calls are small and are copied out for thriftpy2, which reads bytes.
     """
-    if payload.startswith(_UPLOAD_PREFIX):
+    if payload[: len(_UPLOAD_PREFIX)] == _UPLOAD_PREFIX:
         fast = _decode_upload_chunk(payload)
         if fast is not None:
             return fast
+    if isinstance(payload, memoryview):
+        payload = payload.tobytes()
     protocol, name, kind, seqid = _reader(payload)
     if kind not in (TMessageType.CALL, TMessageType.ONEWAY):
         raise errors.ProtocolError(f"expected a call, got message type {kind}")

@@ -20,6 +20,8 @@ Modules, one concept each:
 - ``core``: ``EmulatedNimbus``, the above put together, per role.
 - ``views``: state as Thrift structs; ``handler``: one function per Thrift method.
 - ``dispatch``: a request frame in, its reply frame out (errors mapped as Java does).
+- ``framing``: one client connection: frames read into one reused buffer,
+  handed to ``dispatch`` in order without a copy, replies flow-controlled.
 - ``server``: ``EmulatorServer``, the asyncio TCP server.
 
 Run it with ``pilothouse storm nimbus-emulator``, or in tests with

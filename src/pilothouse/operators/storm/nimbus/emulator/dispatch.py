@@ -19,8 +19,12 @@ encodes the outcome the way Java Thrift and Nimbus do:
   Thrift call get no answer (``None``: the server closes the connection, like
   Java's server on a protocol error).
 
-``wire.decode_call`` hands ``uploadChunk``'s bytes over as a view of the frame,
-never copied: that call's cost decides upload throughput.
+The payload is bytes or, from the server, a memoryview of the connection's
+receive buffer (``framing``), valid until ``dispatch`` returns. ``uploadChunk``
+is decoded straight from that view and its chunk, a view too, is written to
+disk without a copy: that call's cost decides upload throughput. Any other
+call is copied to bytes first (thriftpy2's reader takes only bytes); those
+frames are small, and nothing a handler keeps can then point into the buffer.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def _declared_field(result: Any, thrift_name: str) -> str | None:
     return None
 
 
-async def dispatch(nimbus: core.EmulatedNimbus, payload: bytes) -> bytes | None:
+async def dispatch(nimbus: core.EmulatedNimbus, payload: bytes | memoryview) -> bytes | None:
     """The reply frame for a request frame's payload; None when the connection must close."""
     try:
         call = wire.decode_call(payload)

@@ -1,11 +1,12 @@
 """The emulator's Thrift server: asyncio TCP, framed binary protocol, one Nimbus.
 
-``EmulatorServer`` listens with ``asyncio.start_server`` and serves each
-connection in its own task, one frame at a time (read, dispatch, write), which
-is what Java's ``TThreadPoolServer`` gives each connection: replies come back
-in request order, so a client may pipeline (the upload does). The reader's
-buffer limit sits above ``max_frame`` so a full-size frame is read without the
-transport pausing mid-frame.
+``EmulatorServer`` listens with ``loop.create_server``; each connection is a
+``framing.FramedConnection``, which reads frames into one reused buffer and
+hands them to ``dispatch`` one at a time, in order, which is what Java's
+``TThreadPoolServer`` gives each connection: replies come back in request
+order, so a client may pipeline (the upload does). ``framing`` says why it is
+a buffered protocol rather than a stream reader (an upload's frames are never
+copied on the way in) and how its buffer stays safe and bounded.
 
 A frame announcing more than ``max_frame`` bytes closes that connection without
 a reply, as Java's ``TFramedTransport`` does: the stream can no longer be
@@ -20,32 +21,29 @@ Background tasks, started by ``start`` and ended by ``stop``:
   the server promotes itself, logs, and calls ``on_promoted``.
 
 ``stop`` closes the listener and every client connection and waits for their
-tasks, so nothing is left for a ResourceWarning to find; open uploads are
-abandoned (a restart would delete their ``.part`` files anyway).
+tasks and transports, so nothing is left for a ResourceWarning to find; open
+uploads are abandoned (a restart would delete their ``.part`` files anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
 
 from pilothouse.operators.storm.nimbus import endpoint as endpoint_mod
-from pilothouse.operators.storm.nimbus import errors, wire
 from pilothouse.operators.storm.nimbus.emulator import config as config_mod
-from pilothouse.operators.storm.nimbus.emulator import core, dispatch, leadership
+from pilothouse.operators.storm.nimbus.emulator import core, dispatch, framing, leadership
 
 log = logging.getLogger(__name__)
 
 #: Longest pause between upkeep passes.
 TICK = 0.5
-#: How long ``stop`` lets connections finish the call in hand after their sockets are closed.
+#: How long ``stop`` lets connections finish the call in hand and send what they have written.
 STOP_GRACE = 5.0
-# Room above max_frame in the reader's buffer: the next frame's header and some of its body.
-_READ_SLACK = 64 * 1024
 
 
 class EmulatorServer:
@@ -64,7 +62,7 @@ class EmulatorServer:
         #: Set once a follower has promoted itself.
         self.promoted = asyncio.Event()
         self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._connections: set[framing.FramedConnection] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
 
@@ -93,6 +91,11 @@ class EmulatorServer:
     def connections(self) -> int:
         return len(self._connections)
 
+    @property
+    def open_connections(self) -> list[framing.FramedConnection]:
+        """The client connections being served (their buffer and flow-control state)."""
+        return list(self._connections)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -109,11 +112,8 @@ class EmulatorServer:
                 self.nimbus.become_leader()
             else:
                 self.nimbus.load()
-            self._server = await asyncio.start_server(
-                self._serve_connection,
-                self.config.host,
-                self.config.port,
-                limit=self.config.max_frame + _READ_SLACK,
+            self._server = await asyncio.get_running_loop().create_server(
+                self._new_connection, self.config.host, self.config.port
             )
         except BaseException:
             self.nimbus.close()
@@ -141,15 +141,24 @@ class EmulatorServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        # Closing a transport ends its task at the next read; cancelling is the fallback for
-        # one stuck elsewhere (a slow fsync), not the rule (see _serve_connection).
-        for writer in self._connections.values():
-            writer.close()
-        if self._connections:
-            _, stuck = await asyncio.wait(list(self._connections), timeout=STOP_GRACE)
+        # A connection ends once the call in hand is done and the replies written are sent;
+        # cancelling and aborting is the fallback for one stuck on a slow fsync or on a peer
+        # that does not read, not the rule.
+        connections = list(self._connections)
+        for conn in connections:
+            conn.close()
+        tasks = [conn.task for conn in connections if conn.task is not None]
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE)
             for task in stuck:
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)
+        for conn in connections:
+            if not conn.lost.done():
+                conn.abort()
+        if connections:
+            # An aborted transport calls connection_lost in the next loop step: let it.
+            await asyncio.wait([conn.lost for conn in connections])
         await server.wait_closed()
         self.nimbus.close()
         self.nimbus.peers.leave(self.nimbus.endpoint)
@@ -175,37 +184,19 @@ class EmulatorServer:
 
     # -- connections -------------------------------------------------------------------------
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[task] = writer
-        try:
-            while True:
-                try:
-                    payload = await wire.read_frame(reader, self.config.max_frame)
-                except asyncio.IncompleteReadError:
-                    return
-                except errors.FrameTooLargeError as exc:
-                    log.warning("closing connection from %s: %s", _peer(writer), exc)
-                    return
-                reply = await dispatch.dispatch(self.nimbus, payload)
-                if reply is None:
-                    return
-                writer.write(reply)
-                await writer.drain()
-        except (ConnectionError, OSError) as exc:
-            log.debug("connection from %s lost: %s", _peer(writer), exc)
-        except asyncio.CancelledError:
-            # Only stop() cancels these tasks, and it is the top of the task: end it quietly.
-            # Python 3.11's start_server callback logs a cancelled connection task as an error.
-            pass
-        finally:
-            self._connections.pop(task, None)
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+    def _new_connection(self) -> framing.FramedConnection:
+        return framing.FramedConnection(
+            functools.partial(dispatch.dispatch, self.nimbus),
+            self.config.max_frame,
+            on_open=self._opened,
+            on_done=self._connections.discard,
+        )
+
+    def _opened(self, conn: framing.FramedConnection) -> None:
+        self._connections.add(conn)
+        if self._server is None:
+            # Accepted just as stop() took its list of connections: it must not outlive stop.
+            conn.close()
 
     # -- background --------------------------------------------------------------------------
 
@@ -247,8 +238,3 @@ class EmulatorServer:
         self.promoted.set()
         if self.on_promoted is not None:
             self.on_promoted(self)
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)

@@ -100,11 +100,19 @@ class Store:
         return self.topology_dir(topology_id) / CODE_FILE
 
     def install(self, topology_id: str, jar: pathlib.Path, code: bytes) -> None:
-        """Move an uploaded (already fsynced) JAR in and write the serialized topology."""
+        """Take in an uploaded (already fsynced) JAR and write the serialized topology.
+
+        The JAR is hard-linked, not moved: as in Storm, the uploaded file stays in the
+        inbox until the inbox expiry, so one upload can back several submits (which is
+        what the client's JAR cache counts on). A copy is the fallback where links fail.
+        """
         directory = self.topology_dir(topology_id)
         directory.mkdir(parents=True)
         try:
-            os.replace(jar, directory / JAR_FILE)
+            try:
+                os.link(jar, directory / JAR_FILE)
+            except OSError:
+                shutil.copyfile(jar, directory / JAR_FILE)
             write_atomically(directory / CODE_FILE, code)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
