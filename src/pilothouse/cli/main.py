@@ -7,7 +7,7 @@ import contextlib
 
 import typer
 
-from pilothouse.cli import cluster, controlplane, run, storm, storm_emulator
+from pilothouse.cli import cluster, controlplane, run, sessions, storm, storm_emulator
 from pilothouse.client import config as client_config_mod
 from pilothouse.runtime import logs
 from pilothouse.runtime import manager as manager_mod
@@ -21,6 +21,7 @@ app.add_typer(controlplane.app, name="controlplane")
 app.add_typer(storm.app, name="storm")
 app.command("run")(run.run)
 app.command("crds")(run.crds)
+app.command("sessions-api")(sessions.sessions_api)
 
 
 @app.command("up")

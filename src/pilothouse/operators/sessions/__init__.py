@@ -7,9 +7,12 @@ creates Sessions and changes their desired state; controllers do every other Kub
 write. Where to look:
 
 * resources -- :mod:`.session` (``Session``: spec, status, printer columns),
-  :mod:`.template` (``SessionTemplate``), :mod:`.quota` (``SessionQuota``, model only; the
-  admission webhook enforcing it comes later), :mod:`.common` (group, labels, the wake
-  annotation, shared models), :mod:`.duration` (Go-style durations);
+  :mod:`.template` (``SessionTemplate``), :mod:`.quota` (``SessionQuota``),
+  :mod:`.common` (group, labels, the wake annotation, shared models), :mod:`.duration`
+  (Go-style durations);
+* admission -- :mod:`.admission` (the validating quota and mutating defaults webhooks),
+  :mod:`.quotacheck` (quantities and quota arithmetic), :mod:`.defaults` (template and
+  namespace defaults);
 * the session controllers -- :mod:`.operator_setup` (``setup(mgr)`` and ``CRDS``: the
   entry point) and :mod:`.lifecycle` (the reconciler: workload, status, idle hibernation,
   wake-up), built on pure modules that hold the decisions: :mod:`.workload` (what a
@@ -20,10 +23,11 @@ write. Where to look:
   API) and :mod:`.drain` (the pure decisions: which pods to evict, skip or refuse);
 * :mod:`.operator` -- ``OPERATOR``, all of the above as one operator: the
   ``pilothouse.operators`` entry point ``sessions``, run by ``pilothouse run`` and
-  ``pilothouse up``.
+  ``pilothouse up``;
+* :mod:`.api` -- the sessions API (FastAPI): it creates Sessions and NodeOperations,
+  records heartbeats and connections, and reads status; ``pilothouse sessions-api``.
 
-docs/sessions.md describes the resources and what is still to come (webhooks, the
-sessions API and dashboard).
+docs/sessions.md describes all of it and what is still to come.
 
 This package imports the runtime's public modules only, never another operator.
 """

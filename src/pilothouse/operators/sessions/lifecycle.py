@@ -167,9 +167,17 @@ class SessionReconciler:
             if idle.wake_requested(wake, hibernated_at):
                 # Spec first: once it says running, the request has been honoured even if
                 # we crash before the status write.
-                await self._set_state(req, "hibernated", "running")
-                desired = spec.state = "running"
-                events.append(("Normal", "WakeRequested", "Wake", f"wake requested at {wake}"))
+                try:
+                    await self._set_state(req, "hibernated", "running")
+                except errors.Forbidden as exc:
+                    # The quota webhook refused: the session stays hibernated and says why.
+                    # The request stays on the Session and is tried again on the next pass
+                    # (any change to the Session, or the periodic refresh), by when quota
+                    # may have been freed.
+                    events.append(("Warning", "WakeDenied", "Wake", str(exc)))
+                else:
+                    desired = spec.state = "running"
+                    events.append(("Normal", "WakeRequested", "Wake", f"wake requested at {wake}"))
 
         if desired == "running":
             stopped_by, hibernated_at = None, None

@@ -2,10 +2,10 @@
 
 A namespace's SessionQuota sets limits per user (``perUser``: every user in the namespace
 gets these) and for the namespace as a whole (``perNamespace``), each on the number of
-running sessions, CPU, memory and home storage. This module is the model only: the
-validating admission webhook that enforces it (answering from cached quotas and usage, and
-naming the limit, the usage and the request in its denial) comes in a later step. Unset
-limits are unlimited; a limit of zero forbids.
+running sessions, CPU, memory and home storage. This module is the model; the validating
+admission webhook that enforces it (``admission``, with the arithmetic in ``quotacheck``)
+answers from cached quotas and usage and names the limit, the usage and the request in its
+denial. Unset limits are unlimited; a limit of zero forbids.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["QuotaLimits", "SessionQuota", "SessionQuotaSpec"]
 
 class QuotaLimits(crd.Model):
     sessions: Annotated[int, Field(ge=0)] | None = None
-    """Sessions not terminated (running or hibernated)."""
+    """Sessions whose desired state is running (so resuming one can be refused)."""
     cpu: crd.IntOrString | None = None
     """Total CPU requests of running sessions (a quantity)."""
     memory: crd.IntOrString | None = None

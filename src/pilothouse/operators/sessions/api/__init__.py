@@ -1,0 +1,23 @@
+"""The sessions API (issue 7): a thin FastAPI service in front of the session controllers.
+
+The API never writes a workload. It only:
+
+* creates Sessions and NodeOperations (the controllers do the rest);
+* changes a Session's desired ``spec.state`` (hibernate, resume, terminate);
+* writes ``status.lastActivity`` (heartbeats, coalesced: :mod:`.heartbeats`) and the
+  wake annotation (a connection to a hibernated session);
+* records connections in its own database (:mod:`.db`, schema by Alembic migrations run
+  at startup).
+
+Reads (sessions, templates, nodes) answer from the objects' status, including
+``lastReconcileTime`` so that clients can tell how fresh the controller's view is.
+
+Modules: :mod:`.app` (``create_app``, ``serve``), :mod:`.state` (``Settings`` and the
+state the routes share), :mod:`.auth` (bearer tokens mapped to users, the admin role),
+:mod:`.schemas` (request and response bodies), :mod:`.deps` (API-server errors → HTTP),
+:mod:`.routes_sessions`, :mod:`.routes_admin` (templates, nodes, node operations),
+:mod:`.heartbeats` (coalescing), :mod:`.db` and ``migrations/``.
+
+Still to come (issue 7): the WebSocket stream of session changes, the dashboard, the
+finalizer that cleans the database records of deleted sessions, PostgreSQL tests.
+"""

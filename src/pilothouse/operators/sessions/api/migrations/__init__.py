@@ -1,0 +1,1 @@
+"""Alembic migrations of the sessions API database (see :mod:`..db`)."""

@@ -1,0 +1,152 @@
+"""The sessions stack as a user runs it: ``pilothouse up`` (cluster, simulated node, the
+sessions operator with its webhooks) and ``pilothouse sessions-api`` as two processes, driven
+over HTTP with a bearer token: create a session (202), see it Running, hibernate it, wake it
+with a connection, and be refused over quota (403 with the webhook's message)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from pilothouse.testing import eventually
+
+PILOTHOUSE = pathlib.Path(sys.executable).with_name("pilothouse")
+GROUP = "sessions.pilothouse.dev/v1alpha1"
+UP = [str(PILOTHOUSE), "up"]
+API = [str(PILOTHOUSE), "sessions-api"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def kubectl(kubeconfig: pathlib.Path, *args: str, input: str | None = None) -> str:
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    return subprocess.run(
+        ["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=60
+    ).stdout
+
+
+def call(
+    base: str, method: str, path: str, token: str, body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        exc.close()
+        return exc.code, json.loads(raw) if raw else {}
+
+
+def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path) -> None:
+    up_log, api_log = tmp_path / "up.log", tmp_path / "api.log"
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("t-alice: alice\n")
+    api_port = free_port()
+    kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
+    with up_log.open("wb") as up_err:
+        up = subprocess.Popen(
+            [*UP, "--nodes", "1", "--metrics-bind-address", "0", "--nimbus-port", "-1"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=up_err,
+        )
+    api: subprocess.Popen[bytes] | None = None
+    try:
+        eventually.eventually(
+            lambda: (
+                kubeconfig.exists()
+                and "vsession"
+                in kubectl(kubeconfig, "get", "validatingwebhookconfigurations", "-o=json")
+            ),
+            timeout=60,
+            interval=0.2,
+            message=f"webhooks never registered; log: {up_log.read_text()[-3000:]}",
+        )
+        template = {
+            "apiVersion": GROUP,
+            "kind": "SessionTemplate",
+            "metadata": {"name": "python", "namespace": "default"},
+            "spec": {"image": "python:3.12-slim", "resources": {"requests": {"cpu": "1"}}},
+        }
+        quota = {
+            "apiVersion": GROUP,
+            "kind": "SessionQuota",
+            "metadata": {"name": "team", "namespace": "default"},
+            "spec": {"perUser": {"sessions": 1}},
+        }
+        for obj in (template, quota):
+            kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(obj))
+        with api_log.open("wb") as api_err:
+            api = subprocess.Popen(
+                [
+                    *API,
+                    *("--tokens", str(tokens), "--kubeconfig", str(kubeconfig)),
+                    *("--port", str(api_port), "--heartbeat-interval", "0.2"),
+                    *("--database-url", f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"),
+                ],
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=api_err,
+            )
+        base = f"http://127.0.0.1:{api_port}"
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        eventually.eventually(
+            healthy, timeout=60, interval=0.2, message=f"API down: {api_log.read_text()[-3000:]}"
+        )
+        status, created = call(
+            base, "POST", "/api/v1/sessions", "t-alice", {"name": "ws1", "template": "python"}
+        )
+        assert status == 202, created
+
+        def phase(name: str) -> str:
+            code, doc = call(base, "GET", f"/api/v1/sessions/{name}", "t-alice")
+            return str(doc.get("phase")) if code == 200 else f"HTTP {code}"
+
+        eventually.eventually(lambda: phase("ws1") == "Running", timeout=60, interval=0.2)
+        assert call(base, "POST", "/api/v1/sessions/ws1/heartbeat", "t-alice")[0] == 204
+
+        # Over quota: alice may run one session; the webhook's message comes back as a 403.
+        status, denied = call(
+            base, "POST", "/api/v1/sessions", "t-alice", {"name": "ws2", "template": "python"}
+        )
+        assert status == 403, denied
+        assert "over the limit of 1" in json.dumps(denied), denied
+
+        assert call(base, "POST", "/api/v1/sessions/ws1/hibernate", "t-alice")[0] == 202
+        eventually.eventually(lambda: phase("ws1") == "Hibernated", timeout=60, interval=0.2)
+        status, _ = call(base, "POST", "/api/v1/sessions/ws1/connections", "t-alice", {})
+        assert status == 201
+        eventually.eventually(lambda: phase("ws1") == "Running", timeout=60, interval=0.2)
+        assert call(base, "GET", "/api/v1/sessions", "nope")[0] == 401
+    finally:
+        for proc in (api, up):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(60) for proc in (api, up) if proc is not None]
+    assert codes == [0] * len(codes), up_log.read_text()[-2000:] + api_log.read_text()[-2000:]
