@@ -53,9 +53,13 @@ def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
                 "0",
                 "--controllers",
                 "widgets:setup",
+                "--controllers",
+                "sessions",
                 "--metrics-bind-address",
                 f"127.0.0.1:{metrics}",
                 "--nimbus-port",
+                "0",
+                "--sessions-api-port",
                 "0",
             ],
             cwd=tmp_path,
@@ -92,6 +96,13 @@ def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
         nimbus = endpoint.Endpoint.parse(line.split()[2])
         leader = asyncio.run(_get_leader(nimbus))
         assert (leader.port, leader.isLeader) == (nimbus.port, True)
+        # The sessions API, with the token it printed.
+        api = next(x for x in out.read_text().splitlines() if x.startswith("sessions API: "))
+        base, token = api.split()[2], api.split()[4]
+        request = urllib.request.Request(f"{base}/api/v1/templates")
+        request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)

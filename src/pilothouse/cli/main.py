@@ -43,9 +43,16 @@ def up(
         max=65535,
         help="Port of the local Nimbus emulator for the Storm operator (0: pick one; -1: none).",
     ),
+    sessions_api_port: int = typer.Option(
+        8090,
+        "--sessions-api-port",
+        min=-1,
+        max=65535,
+        help="Port of the workspace-sessions API (0: pick one; -1: none).",
+    ),
 ) -> None:
-    """Start everything locally: the embedded cluster, a Nimbus emulator, and the operator
-    manager on the cluster."""
+    """Start everything locally: the embedded cluster, a Nimbus emulator, the operator
+    manager on the cluster, and the sessions API."""
     logs.configure("console")
     try:
         operators = operator_mod.select(run._split(controllers))
@@ -63,7 +70,12 @@ def up(
     )
 
     async def manager(server: object, stop: asyncio.Event) -> None:
-        async with storm_emulator.local_emulator(cluster.DEFAULT_STATE / "nimbus", nimbus_port):
+        async with (
+            storm_emulator.local_emulator(cluster.DEFAULT_STATE / "nimbus", nimbus_port),
+            sessions.local_api(
+                cluster.DEFAULT_STATE.parent, cluster.DEFAULT_KUBECONFIG, sessions_api_port
+            ),
+        ):
             client_config = client_config_mod.load(cluster.DEFAULT_KUBECONFIG, "pilothouse")
             names = ", ".join(op.name for op in operators) or "no operators installed"
             cluster.console.print(f"operator manager: {names}")

@@ -8,11 +8,18 @@ before anything starts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import pathlib
+import secrets
 import sys
+from collections.abc import AsyncIterator, Iterator
 
 import typer
+import uvicorn
 
+from pilothouse.client import client as client_mod
 from pilothouse.operators.sessions.api import app as app_mod
 from pilothouse.operators.sessions.api import auth, state
 
@@ -62,3 +69,90 @@ def sessions_api(
             port=port,
         )
     )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside another program's event loop: the host program owns the signals
+    (``pilothouse up`` stops everything on SIGTERM), and stops this by ``should_exit``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+#: The user ``pilothouse up`` makes for its own sessions API.
+LOCAL_USER = "dev"
+
+
+def _local_token(path: pathlib.Path) -> str:
+    """The local admin's token, made once and kept with the cluster's state (mode 0600)."""
+    if path.exists():
+        for token, user in auth.tokens_from_file(path).items():
+            if user.admin and user.name == LOCAL_USER:
+                return token
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{token}: {{user: {LOCAL_USER}, admin: true}}\n")
+    return token
+
+
+@contextlib.asynccontextmanager
+async def local_api(
+    state_dir: pathlib.Path, kubeconfig: pathlib.Path, port: int
+) -> AsyncIterator[None]:
+    """The sessions API for ``pilothouse up``, in the caller's event loop; ``port`` -1: none.
+
+    Its token file and SQLite database live in ``state_dir``; the token (an admin, user
+    ``dev``) is printed. A port already taken is reported and ``up`` goes on without it.
+    """
+    if port < 0:
+        yield
+        return
+    tokens = state_dir / "sessions-tokens.yaml"
+    token = _local_token(tokens)
+    settings = state.Settings(
+        tokens=auth.tokens_from_file(tokens),
+        namespace="default",
+        database_url=f"sqlite+aiosqlite:///{(state_dir / 'sessions.db').resolve()}",
+        kubeconfig=str(kubeconfig),
+        context="pilothouse",
+        port=port,
+    )
+
+    async def kube() -> client_mod.Client:
+        return await client_mod.connect(settings.kubeconfig, settings.context)
+
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            app_mod.create_app(settings, kube), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + 30
+    while not server.started and not task.done():
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)  # poll for start-up, bounded by the deadline above
+    if not server.started:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await task
+        sys.stderr.write(
+            f"error: the sessions API cannot start on port {port} "
+            "(use --sessions-api-port 0 for a free port, or -1 for none)\n"
+        )
+        yield
+        return
+    bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+    print(
+        f"sessions API: http://127.0.0.1:{bound}  token: {token}  (user {LOCAL_USER}, admin; "
+        f"{tokens})",
+        flush=True,
+    )
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task

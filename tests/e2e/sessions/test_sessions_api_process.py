@@ -64,7 +64,11 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
     kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
     with up_log.open("wb") as up_err:
         up = subprocess.Popen(
-            [*UP, "--nodes", "1", "--metrics-bind-address", "0", "--nimbus-port", "-1"],
+            [
+                *UP,
+                *("--nodes", "1", "--metrics-bind-address", "0"),
+                *("--nimbus-port", "-1", "--sessions-api-port", "-1"),
+            ],
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=up_err,

@@ -49,6 +49,8 @@ def test_up_runs_the_sessions_operator(tmp_path: pathlib.Path) -> None:
                 "0",
                 "--nimbus-port",
                 "-1",
+                "--sessions-api-port",
+                "-1",
             ],
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
