@@ -16,8 +16,10 @@ Modules: :mod:`.app` (``create_app``, ``serve``), :mod:`.state` (``Settings`` an
 state the routes share), :mod:`.auth` (bearer tokens mapped to users, the admin role),
 :mod:`.schemas` (request and response bodies), :mod:`.deps` (API-server errors → HTTP),
 :mod:`.routes_sessions`, :mod:`.routes_admin` (templates, nodes, node operations),
-:mod:`.heartbeats` (coalescing), :mod:`.db` and ``migrations/``.
+:mod:`.heartbeats` (coalescing), :mod:`.routes_ws` and :mod:`.sessionstream` (the
+WebSocket of session changes: one shared watch fanned out to each user's sockets),
+:mod:`.db` and ``migrations/``.
 
-Still to come (issue 7): the WebSocket stream of session changes, the dashboard, the
-finalizer that cleans the database records of deleted sessions, PostgreSQL tests.
+Still to come (issue 7): the dashboard, the finalizer that cleans the database records
+of deleted sessions, PostgreSQL tests.
 """

@@ -30,7 +30,15 @@ from pilothouse.client import client as client_mod
 from pilothouse.client import errors
 from pilothouse.operators.sessions import idle
 from pilothouse.operators.sessions import session as session_mod
-from pilothouse.operators.sessions.api import auth, db, heartbeats, routes_admin, routes_sessions
+from pilothouse.operators.sessions.api import (
+    auth,
+    db,
+    heartbeats,
+    routes_admin,
+    routes_sessions,
+    routes_ws,
+    sessionstream,
+)
 from pilothouse.operators.sessions.api import state as state_mod
 
 __all__ = ["KubeClientFactory", "Settings", "create_app", "serve"]
@@ -90,8 +98,13 @@ def create_app(
             flusher = heartbeats.HeartbeatFlusher(write, settings.heartbeat_interval)
             flusher.start()
             stack.push_async_callback(flusher.stop)
+            # One watch of Sessions for every WebSocket client; stopped (closing their
+            # sockets) before the client it uses is closed.
+            stream = sessionstream.SessionStream(kube, settings.namespace)
+            stream.start()
+            stack.push_async_callback(stream.stop)
             app.state.api = state_mod.APIState(
-                settings, kube, database, flusher, wall_clock, owners
+                settings, kube, database, flusher, wall_clock, owners, session_stream=stream
             )
             yield
 
@@ -104,6 +117,7 @@ def create_app(
 
     app.include_router(routes_sessions.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_ws.router)
     return app
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pilothouse.client import client as client_mod
-from pilothouse.operators.sessions.api import auth, db, heartbeats
+from pilothouse.operators.sessions.api import auth, db, heartbeats, sessionstream
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -56,6 +56,8 @@ class APIState:
     owners: dict[heartbeats.Key, str] = field(default_factory=dict)
     """Session → user, for sessions seen through this API: a heartbeat is checked against
     it rather than by reading the Session each time (a session's user never changes)."""
+    session_stream: sessionstream.SessionStream | None = None
+    """The shared watch behind ``/api/v1/ws/sessions`` (:mod:`.routes_ws`)."""
 
     @property
     def namespace(self) -> str:
