@@ -184,8 +184,11 @@ class HeartbeatFlusher:
             self._wake.clear()
             nxt = self.coalescer.next_due()
             timeout = None if nxt is None else max(0.0, nxt - self._clock())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the wait completes, and the flusher must stop when told.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _one(self, key: Key, when: datetime, final: bool = False) -> None:
         async with self._limit:
