@@ -13,4 +13,6 @@
 * :mod:`~pilothouse.api.goformat` -- Go's ``%q``, ``fmt.Sprint`` and ``encoding/json``
   formatting, for messages that must match the real server byte for byte.
 * :mod:`~pilothouse.api.jsonpath` -- the kubectl JSONPath dialect used by printer columns.
+* :mod:`~pilothouse.api.quantity` -- ``resource.Quantity``: parsing, comparison and the
+  canonical string (the API server's defaulting, the sessions quota arithmetic).
 """

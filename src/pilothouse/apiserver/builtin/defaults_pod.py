@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pilothouse.apiserver.builtin import _quantity
+from pilothouse.api import quantity as _quantity
 from pilothouse.apiserver.builtin._util import (
     Obj,
     as_dict,

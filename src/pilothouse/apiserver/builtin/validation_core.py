@@ -17,7 +17,7 @@ import copy
 import decimal
 import json
 
-from pilothouse.apiserver.builtin import _quantity
+from pilothouse.api import quantity as _quantity
 from pilothouse.apiserver.builtin._rules import (
     is_config_map_key,
     is_valid_ip,

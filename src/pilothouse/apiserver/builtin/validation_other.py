@@ -8,8 +8,8 @@ metric source types and resource metric targets; object, pods and external metri
 
 from __future__ import annotations
 
+from pilothouse.api import quantity as _quantity
 from pilothouse.api import validation as api_validation
-from pilothouse.apiserver.builtin import _quantity
 from pilothouse.apiserver.builtin._rules import (
     not_more_than_100_percent,
     validate_label_selector,

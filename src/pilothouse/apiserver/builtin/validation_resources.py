@@ -13,8 +13,8 @@ contradiction; capabilities, seccomp, AppArmor and SELinux options are not check
 
 from __future__ import annotations
 
+from pilothouse.api import quantity as _quantity
 from pilothouse.api import validation as api_validation
-from pilothouse.apiserver.builtin import _quantity
 from pilothouse.apiserver.builtin._rules import validate_qualified_name
 from pilothouse.apiserver.builtin._util import (
     MAX_INT32,

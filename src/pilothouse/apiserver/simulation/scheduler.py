@@ -28,8 +28,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pilothouse.api import quantity as _quantity
 from pilothouse.apiserver import state
-from pilothouse.apiserver.builtin import _quantity
 from pilothouse.apiserver.rest import subresources
 from pilothouse.apiserver.simulation import base
 from pilothouse.apiserver.store import records

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pilothouse.api import quantity as _quantity
 from pilothouse.apiserver import errors
-from pilothouse.apiserver.builtin import _quantity
 from pilothouse.apiserver.simulation import base
 from pilothouse.apiserver.store import records
 

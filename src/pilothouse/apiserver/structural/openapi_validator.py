@@ -154,7 +154,9 @@ class SchemaValidator:
         q = go_quote(path)
 
         def results(name: str) -> list[list[_Err]]:
-            subs = [_sub(node, x) for x in raw.get(name) or [] if isinstance(raw.get(name), list)]
+            # A malformed schema may hold anything here (``allOf: true``): only a list counts.
+            value = raw.get(name)
+            subs = [_sub(node, x) for x in (value if isinstance(value, list) else [])]
             return [self.check(data, s, path) for s in subs if s is not None]
 
         any_of = results("anyOf")

@@ -24,12 +24,12 @@ Quantities are exact (:class:`fractions.Fraction`), so ``"0.1"`` ten times is ex
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
+from pilothouse.api import quantity
 from pilothouse.operators.sessions import common
 from pilothouse.operators.sessions import quota as quota_mod
 from pilothouse.operators.sessions import session as session_mod
@@ -51,21 +51,6 @@ __all__ = [
 Resource = Literal["sessions", "cpu", "memory", "storage"]
 RESOURCES: tuple[Resource, ...] = ("sessions", "cpu", "memory", "storage")
 
-_DECIMAL_SUFFIXES = {
-    "n": -9,
-    "u": -6,
-    "m": -3,
-    "": 0,
-    "k": 3,
-    "M": 6,
-    "G": 9,
-    "T": 12,
-    "P": 15,
-    "E": 18,
-}
-_BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-_NUMBER = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(.*)", re.DOTALL)
-_EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)")
 #: Go's parser refuses exponents this large; bounding them also keeps a hostile
 #: ``1e999999999`` from costing seconds of big-integer arithmetic.
 _MAX_EXPONENT = 1000
@@ -77,26 +62,14 @@ class QuantityError(ValueError):
 
 def parse_quantity(value: object) -> Fraction:
     """The exact value of a Kubernetes quantity as JSON carries it (``"500m"``, ``"1Gi"``,
-    ``"1.5"``, ``"2e3"``, or a bare number)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    ``"1.5"``, ``"2e3"``, or a bare number); parsing is the API server's own
+    (``api.quantity``), the value made exact here for the arithmetic."""
+    parsed = quantity.parse(value)
+    if parsed is None or not parsed.value.is_finite():
         raise QuantityError(f"not a quantity: {value!r}")
-    if isinstance(value, int):
-        return Fraction(value)
-    text = repr(value) if isinstance(value, float) else value
-    m = _NUMBER.fullmatch(text)
-    if m is None:
-        raise QuantityError(f"not a quantity: {value!r}")
-    sign, number, suffix = m.groups()
-    magnitude = Fraction(number)
-    if suffix in _DECIMAL_SUFFIXES:
-        magnitude *= Fraction(10) ** _DECIMAL_SUFFIXES[suffix]
-    elif suffix in _BINARY_SUFFIXES:
-        magnitude *= 2 ** _BINARY_SUFFIXES[suffix]
-    elif (e := _EXPONENT.fullmatch(suffix)) is not None and abs(int(e[1])) <= _MAX_EXPONENT:
-        magnitude *= Fraction(10) ** int(e[1])
-    else:
-        raise QuantityError(f"not a quantity: {value!r}")
-    return -magnitude if sign == "-" else magnitude
+    if abs(parsed.value.adjusted()) > _MAX_EXPONENT:
+        raise QuantityError(f"not a quantity: {value!r} (exponent out of range)")
+    return Fraction(parsed.value)
 
 
 def format_quantity(value: Fraction, *, binary: bool = False) -> str:
@@ -106,10 +79,10 @@ def format_quantity(value: Fraction, *, binary: bool = False) -> str:
     if value == 0:
         return "0"
     if binary and value.denominator == 1:
-        for suffix, exp in sorted(_BINARY_SUFFIXES.items(), key=lambda kv: -kv[1]):
+        for suffix, exp in sorted(quantity.BINARY_SUFFIXES.items(), key=lambda kv: -kv[1]):
             if value.numerator % (2**exp) == 0:
                 return f"{value.numerator // 2**exp}{suffix}"
-    for suffix, exp in sorted(_DECIMAL_SUFFIXES.items(), key=lambda kv: -kv[1]):
+    for suffix, exp in sorted(quantity.DECIMAL_SUFFIXES.items(), key=lambda kv: -kv[1]):
         scaled = value / Fraction(10) ** exp
         if scaled.denominator == 1:
             return f"{scaled.numerator}{suffix}"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pilothouse.apiserver.builtin import _quantity
+from pilothouse.api import quantity as _quantity
 from pilothouse.apiserver.builtin._cron import CronError, parse_standard
 from pilothouse.apiserver.builtin._util import go_label_selector, go_string_map, prune_zero
 

@@ -418,3 +418,14 @@ SCHEMA_VALUES = st.recursive(
 @given(schema=SCHEMA_VALUES)
 def test_arbitrary_schemas_never_raise(schema: Any) -> None:
     assert all(isinstance(c, Cause) for c in check_structural(schema, P))
+
+
+def test_a_junctor_that_is_not_a_list_is_a_cause_not_a_crash() -> None:
+    # Found by the property above: ``allOf: true`` beside a default used to raise TypeError.
+    schema = {
+        "type": None,
+        "allOf": True,
+        "default": False,
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    assert all(isinstance(c, Cause) for c in check_structural(schema, P))

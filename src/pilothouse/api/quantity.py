@@ -34,6 +34,9 @@ _DEC_SUFFIXES = {
     "E": 18,
 }
 _BIN_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+#: Decimal SI suffix -> power of ten, and binary SI suffix -> power of two (read-only).
+DECIMAL_SUFFIXES = _DEC_SUFFIXES
+BINARY_SUFFIXES = _BIN_SUFFIXES
 _DEC_BY_EXPONENT = {v: k for k, v in _DEC_SUFFIXES.items()}
 _BIN_BY_EXPONENT = {v: k for k, v in _BIN_SUFFIXES.items()}
 _NUMBER_RE = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(.*)", re.DOTALL)
