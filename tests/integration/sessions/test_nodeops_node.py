@@ -9,11 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from pilothouse import crd
 from pilothouse.api import kinds
-from pilothouse.apiserver import server as server_mod
 from pilothouse.client import client as client_mod
 from pilothouse.client import errors
 from pilothouse.operators.sessions import nodeoperation, nodeops
@@ -21,32 +19,9 @@ from pilothouse.testing import fixtures
 from pilothouse.testing.eventually import eventually_async
 
 KIND = nodeoperation.NodeOperation.kind_info()
+#: Two nodes, so drained pods have somewhere to go (read by conftest.py).
+SIMULATED_NODES = 2
 TUNING = nodeops.Tuning(retry_base=0.1, retry_max=0.5, poll_interval=0.1)
-
-
-@pytest_asyncio.fixture
-async def kube_apiserver(
-    kube_apiserver_factory: Callable[..., Any],
-) -> server_mod.APIServer:
-    srv: server_mod.APIServer = await kube_apiserver_factory(simulation=True, nodes=2)
-    return srv
-
-
-@pytest_asyncio.fixture
-async def ops(
-    kube_client: client_mod.Client, make_manager: Callable[..., fixtures.ManagerHandle]
-) -> client_mod.Client:
-    """The CRD installed and the controller running; the nodes registered."""
-    await kube_client.apply(crd.definition(nodeoperation.NodeOperation), field_manager="test")
-
-    async def nodes_up() -> bool:
-        return len((await kube_client.list(nodeops.NODE)).items) == 2
-
-    await eventually_async(nodes_up)
-    handle = make_manager(functools.partial(nodeops.setup, tuning=TUNING))
-    handle.start()
-    await handle.wait_started()
-    return kube_client
 
 
 async def run(client: client_mod.Client, name: str, **spec: Any) -> dict[str, Any]:

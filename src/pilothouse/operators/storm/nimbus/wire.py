@@ -93,8 +93,7 @@ def encode_application_error(
     protocol.write_message_begin(method, TMessageType.EXCEPTION, seqid)
     protocol.write_struct(TApplicationException(kind, message))
     protocol.write_message_end()
-    body: bytes = buffer.getvalue()
-    return _HEADER.pack(len(body)) + body
+    return _frame(buffer, DEFAULT_MAX_FRAME)
 
 
 def _reader(payload: bytes) -> tuple[Any, str, int, int]:
