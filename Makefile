@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: up test lint typecheck imports venv bench clean proto
+.PHONY: up test lint typecheck imports venv bench clean proto system
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ proto: $(PROTO_OUT)
 $(PROTO_OUT): $(PROTO_DIR)/controlplane.proto $(PROTO_DIR)/generate.py $(STAMP)
 	$(BIN)/python -m pilothouse.controlplane.proto.generate
 
+# Debian packages for the browser and PostgreSQL tests (checked every time, installed once).
+system:
+	@scripts/system-packages.sh
+
 up: $(STAMP) $(PROTO_OUT)
 	$(BIN)/pilothouse up $(ARGS)
 
@@ -41,7 +45,7 @@ typecheck: $(STAMP) $(PROTO_OUT)
 imports: $(STAMP) $(PROTO_OUT)
 	$(BIN)/lint-imports
 
-test: lint typecheck imports $(PROTO_OUT)
+test: lint typecheck imports system $(PROTO_OUT)
 	$(BIN)/pytest -q $(ARGS)
 
 bench: $(STAMP) $(PROTO_OUT)

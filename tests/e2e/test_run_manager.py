@@ -207,3 +207,31 @@ def test_run_rejects_unknown_operator(srv: testing_apiserver.ServerThread) -> No
     )
     assert out.returncode == 2
     assert "no operator named 'nope'" in out.stderr
+
+
+def test_run_rejects_an_operators_unusable_configuration(
+    srv: testing_apiserver.ServerThread,
+) -> None:
+    assert srv.kubeconfig_path is not None
+    env = {**os.environ, "PILOTHOUSE_SESSIONS_DATABASE_URL": "nosuchdb://u:s3cret@127.0.0.1/x"}
+    out = subprocess.run(
+        [
+            str(PILOTHOUSE),
+            "run",
+            "--kubeconfig",
+            str(srv.kubeconfig_path),
+            "--controllers",
+            "sessions",
+            "--metrics-bind-address",
+            "0",
+            "--health-probe-bind-address",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "operator sessions: PILOTHOUSE_SESSIONS_DATABASE_URL" in out.stderr + out.stdout
+    assert "s3cret" not in out.stderr + out.stdout

@@ -65,7 +65,11 @@ async def run_manager(
                 log.info("installed %d CRDs", n)
         mgr = manager_mod.Manager(client, options)
         for op in operators:
-            await op.install(mgr)
+            try:
+                await op.install(mgr)
+            except ValueError as exc:
+                # An operator's configuration (its environment) is unusable: bad input.
+                raise operator_mod.OperatorError(f"operator {op.name}: {exc}") from exc
             log.info("operator %s set up", op.name)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -144,6 +148,9 @@ def run(
     )
     try:
         asyncio.run(run_manager(config, operators, options, install=install_crds_))
+    except operator_mod.OperatorError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     except manager_mod.LeaderElectionLost as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc

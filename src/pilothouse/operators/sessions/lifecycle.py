@@ -48,8 +48,9 @@ Caveats:
   request sent between the user's hibernate and that moment is older than it and ignored.
 * ``keepOnTerminate`` keeps the claim while the Session exists; deleting the Session
   deletes everything it owns.
-* Cleaning the sessions API's database records on deletion (a finalizer) belongs to the
-  API step and is not here.
+* Deletion: with a record store configured (``SessionOptions.records``), the Session
+  carries :data:`.records.FINALIZER` and the API's records are deleted before it goes
+  (:mod:`.records`); the garbage collector removes the children either way.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 from pilothouse.api import kinds
 from pilothouse.client import errors
 from pilothouse.operators.sessions import common, duration, idle, phase, workload
+from pilothouse.operators.sessions import records as records_mod
 from pilothouse.operators.sessions import session as session_mod
 from pilothouse.operators.sessions import template as template_mod
 from pilothouse.runtime import clock as clock_mod
@@ -104,6 +106,9 @@ class SessionOptions:
     #: The time of day; None: the manager's clock when it has one (see :func:`wall_clock`),
     #: else the system's.
     wall_clock: Callable[[], datetime] | None = None
+    #: The sessions API's records, cleaned by a finalizer on deletion (:mod:`.records`);
+    #: None: no finalizer.
+    records: records_mod.RecordStore | None = None
 
 
 def wall_clock(clock: clock_mod.Clock) -> Callable[[], datetime]:
@@ -148,8 +153,16 @@ class SessionReconciler:
 
     async def reconcile(self, req: reconcile_mod.Request) -> reconcile_mod.Result | None:
         obj = await self._get(SESSION, req.name, req.namespace)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return None  # gone or going: the garbage collector removes the children
+        if obj is None:
+            return None
+        return await records_mod.finalize(
+            self.mgr.client, SESSION, obj, self.options.records, self._live
+        )
+
+    async def _live(self, obj: Obj) -> reconcile_mod.Result | None:
+        if obj["metadata"].get("deletionTimestamp"):
+            return None  # going: the garbage collector removes the children
+        req = reconcile_mod.Request.for_object(obj)
         now = self.now()
         spec = session_mod.SessionSpec.model_validate(obj["spec"])
         status: Obj = dict(obj.get("status") or {})

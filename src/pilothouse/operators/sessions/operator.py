@@ -5,13 +5,18 @@
 (``operator_setup``, ``lifecycle``), the NodeOperation controller (``nodeops``) and the
 Session admission webhooks (``admission``: quota, defaults), with the CRDs of all four
 resources.
+
+Configuration is by environment, as for any operator in a Deployment:
+``PILOTHOUSE_SESSIONS_DATABASE_URL`` names the sessions API's database, whose records of
+a Session a finalizer deletes with it (:mod:`.records`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
-from pilothouse.operators.sessions import admission, nodeops, operator_setup
+from pilothouse.operators.sessions import admission, lifecycle, nodeops, operator_setup, records
 from pilothouse.runtime import operator
 
 if TYPE_CHECKING:
@@ -20,10 +25,27 @@ if TYPE_CHECKING:
 
 def setup(mgr: manager_mod.Manager) -> None:
     """Register the session and node-operation controllers and the Session admission
-    webhooks (quota, defaults) on ``mgr``."""
-    operator_setup.setup(mgr)
+    webhooks (quota, defaults) on ``mgr``.
+
+    Raises ValueError when ``PILOTHOUSE_SESSIONS_DATABASE_URL`` is not a usable URL."""
+    store = records.from_environment()
+    if store is not None:
+        mgr.add_runnable(_closing(store), needs_leader=False)
+    operator_setup.setup(mgr, lifecycle.SessionOptions(records=store))
     nodeops.setup(mgr)
     admission.setup_webhooks(mgr)
+
+
+def _closing(store: records.RecordStore) -> manager_mod.Runnable:
+    """A runnable holding ``store`` open for the manager's life, closing it at shutdown."""
+
+    async def hold() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await store.close()
+
+    return hold
 
 
 OPERATOR = operator.Operator("sessions", setup, crds=[*operator_setup.CRDS, *nodeops.CRDS])
