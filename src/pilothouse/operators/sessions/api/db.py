@@ -2,8 +2,25 @@
 
 Kubernetes holds everything about a session; the database holds only what is the API's
 business and too chatty for the cluster: which connections a session has had (opened,
-closed, by what client). SQLite (``sqlite+aiosqlite:///path``) is the default;
-PostgreSQL (``postgresql+asyncpg://...``) works with the same models.
+closed, by what client).
+
+Two backends, the same models and migrations (:func:`engine_url` checks a URL):
+
+- SQLite through aiosqlite (``sqlite+aiosqlite:///path``), the default: one file, no
+  server, for a single API process.
+- PostgreSQL through asyncpg (``postgresql+asyncpg://user:password@host/db``), for several
+  API replicas sharing one database. It is tested against a real server
+  (:mod:`pilothouse.testing.postgres`). Its pool checks a connection before handing it out
+  (``pool_pre_ping``), so a restarted server or a connection dropped by a proxy costs a
+  reconnect rather than a failed request; and migrations hold an advisory lock, so replicas
+  starting together do not race to create the same table.
+
+A URL without a driver (``sqlite:///path``, ``postgresql://...``) gets the async driver
+above; any other backend or driver is a :class:`UnsupportedDatabase` naming what works.
+
+Times are stored in UTC (an aware datetime is converted; a naive one is taken as UTC) and
+come back aware, in UTC, from either backend: PostgreSQL keeps ``timestamptz``, SQLite
+keeps the UTC wall time as text (which also makes its text order the time order).
 
 The schema is owned by Alembic migrations (``migrations/``), applied by :func:`migrate` at
 startup, never by ``create_all``: a database written by an older version is upgraded in
@@ -15,24 +32,32 @@ SQLite database included.
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Index, String, select, update
+from sqlalchemy import DateTime, Index, String, delete, exc, select, text, update
 from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine.url import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "DRIVERS",
     "MIGRATIONS",
+    "MIGRATION_LOCK",
     "Base",
     "Connection",
     "Database",
+    "UnsupportedDatabase",
     "alembic_config",
+    "engine_url",
     "migrate",
 ]
 
@@ -40,8 +65,65 @@ __all__ = [
 MIGRATIONS = pathlib.Path(__file__).parent / "migrations"
 
 
+#: Backend -> the async driver used for it (and the module that driver needs).
+DRIVERS = {"sqlite": ("aiosqlite", "aiosqlite"), "postgresql": ("asyncpg", "asyncpg")}
+#: The key of the PostgreSQL advisory lock held while migrating. Any constant will do; an
+#: arbitrary one ("5E55 1075" reads "sessions") rather than 0 or 1, which another
+#: application sharing the server might use too.
+MIGRATION_LOCK = 0x5E55_1075
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL this API cannot use: an unsupported backend or driver, an
+    unparsable URL, or a driver that is not installed. The message says what works."""
+
+
+def engine_url(url: str) -> URL:
+    """``url`` checked and completed: a supported backend with its async driver.
+
+    ``sqlite`` and ``postgresql`` without a driver get theirs (:data:`DRIVERS`); any other
+    backend or driver, or a driver module that is not importable, is
+    :class:`UnsupportedDatabase`. Error messages never include the URL's password.
+    """
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise UnsupportedDatabase(
+            "not a database URL: use sqlite+aiosqlite:///PATH or "
+            "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None  # SQLAlchemy's error could quote the URL, password included
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in DRIVERS:
+        raise UnsupportedDatabase(
+            f"unsupported database {parsed.drivername!r}: the sessions API supports "
+            "SQLite (sqlite+aiosqlite:///PATH) and PostgreSQL "
+            "(postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE)"
+        )
+    wanted, module = DRIVERS[backend]
+    if "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=f"{backend}+{wanted}")
+    elif driver != wanted:
+        raise UnsupportedDatabase(
+            f"unsupported driver {parsed.drivername!r}: use {backend}+{wanted} "
+            "(the API needs an asyncio driver)"
+        )
+    if importlib.util.find_spec(module) is None:
+        raise UnsupportedDatabase(
+            f"the {backend} driver {module!r} is not installed: pip install {module}"
+        )
+    return parsed
+
+
+def _engine_options(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() == "postgresql":
+        # A server restart or an idle connection cut by a proxy would otherwise fail the
+        # next request that draws that connection from the pool.
+        return {"pool_pre_ping": True}
+    return {}
+
+
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of the API's models (its metadata is the migrations' target)."""
 
 
 class Connection(Base):
@@ -78,43 +160,67 @@ def _upgrade(conn: SyncConnection, revision: str) -> None:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (the newest by default)."""
+    """Bring the database to ``revision`` (the newest by default), in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock (:data:`MIGRATION_LOCK`,
+    released at commit), so API replicas starting at once migrate one after the other: the
+    later ones find the schema current. (An SQLite file serves one API process.)
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite gives back naive datetimes; every time stored here is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive one is taken to be UTC already.
+
+    Stored times are always UTC: SQLite keeps the wall time without its offset, and
+    asyncpg would take a naive datetime for the machine's local time.
+    """
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Database:
-    """The engine and the few queries the API needs."""
+    """The engine and the few queries the API needs.
+
+    ``url`` is checked by :func:`engine_url` (:class:`UnsupportedDatabase` at once, before
+    any connection is made). No connection is opened until :meth:`start`. Every method is
+    safe to call concurrently: each runs in a session and transaction of its own.
+    ``backend`` is ``"sqlite"`` or ``"postgresql"``.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _create_async_engine(url)
+        parsed = engine_url(url)
+        self.backend = parsed.get_backend_name()
+        self.engine = _create_async_engine(parsed, **_engine_options(parsed))
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def start(self) -> None:
+        """Apply the migrations (:func:`migrate`); the first connection to the database."""
         await migrate(self.engine)
 
     async def close(self) -> None:
+        """Close the pool's connections (the object is unusable afterwards)."""
         await self.engine.dispose()
 
     def session(self) -> AsyncSession:
+        """A new ORM session (objects stay loaded after commit)."""
         return self._sessions()
 
     async def open_connection(
         self, namespace: str, session_name: str, user: str, client: str | None, now: datetime
     ) -> Connection:
+        """Record a new open connection opened at ``now`` (stored in UTC); the row, with
+        its generated ``id``."""
         row = Connection(
             id=str(uuid.uuid4()),
             namespace=namespace,
             session_name=session_name,
             user=user,
             client=client,
-            opened_at=now,
+            opened_at=_utc(now),
         )
         async with self.session() as db, db.begin():
             db.add(row)
@@ -133,12 +239,13 @@ class Database:
                     Connection.session_name == session_name,
                     Connection.closed_at.is_(None),
                 )
-                .values(closed_at=now)
+                .values(closed_at=_utc(now))
             )
-            return bool(getattr(result, "rowcount", 0))
+            # An UPDATE's result is a CursorResult; both drivers report matched rows.
+            return cast(CursorResult[Any], result).rowcount > 0
 
     async def connections(self, namespace: str, session_name: str) -> list[Connection]:
-        """The session's connections, oldest first."""
+        """The session's connections, oldest first; times aware, in UTC."""
         async with self.session() as db:
             rows = await db.scalars(
                 select(Connection)
@@ -147,18 +254,19 @@ class Database:
             )
             out = list(rows)
         for row in out:
-            row.opened_at = _aware(row.opened_at)
+            # SQLite gives back naive datetimes (UTC, as stored); PostgreSQL aware ones.
+            row.opened_at = _utc(row.opened_at)
             if row.closed_at is not None:
-                row.closed_at = _aware(row.closed_at)
+                row.closed_at = _utc(row.closed_at)
         return out
 
-    async def forget_session(self, namespace: str, session_name: str) -> None:
-        """Delete a session's records (for the finalizer of deleted sessions)."""
+    async def forget_session(self, namespace: str, session_name: str) -> int:
+        """Delete a session's records (for the finalizer of deleted sessions), in one
+        DELETE statement; how many there were."""
         async with self.session() as db, db.begin():
-            rows = await db.scalars(
-                select(Connection).where(
+            result = await db.execute(
+                delete(Connection).where(
                     Connection.namespace == namespace, Connection.session_name == session_name
                 )
             )
-            for row in rows:
-                await db.delete(row)
+            return cast(CursorResult[Any], result).rowcount
