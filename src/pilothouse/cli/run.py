@@ -118,6 +118,12 @@ def run(
         "--register-webhooks/--no-register-webhooks",
         help="Register webhook configurations with a URL and caBundle (local runs).",
     ),
+    unregister_webhooks: bool = typer.Option(
+        False,
+        "--unregister-webhooks-on-stop/--keep-webhooks-on-stop",
+        help="Delete the registered webhook configurations on a clean stop. Kept by "
+        "default: a stopped manager's webhooks fail closed, so their policy holds.",
+    ),
     install_crds_: bool = typer.Option(
         True, "--install-crds/--no-install-crds", help="Apply the operators' CRDs first."
     ),
@@ -145,6 +151,7 @@ def run(
         webhook_port=webhook_port,
         webhook_cert_dir=webhook_cert_dir,
         webhook_register=register_webhooks,
+        webhook_unregister_on_stop=unregister_webhooks,
     )
     try:
         asyncio.run(run_manager(config, operators, options, install=install_crds_))

@@ -106,8 +106,14 @@ class ManagerOptions:
     #: Secret); None: a self-signed CA and certificate, renewed before expiry.
     webhook_cert_dir: str | None = None
     #: Register the webhook configurations and CRD conversions with the cluster (URL
-    #: endpoint + caBundle): for local runs. Removed again on a graceful stop.
+    #: endpoint + caBundle): for local runs.
     webhook_register: bool = False
+    #: Delete the registered configurations again on a graceful stop. Off by default, as
+    #: with configurations installed by manifests: a stopped manager's webhooks then fail
+    #: closed (``failurePolicy: Fail``), so a policy they enforce (a quota) cannot be
+    #: bypassed by stopping the manager cleanly; the next start re-registers them. On,
+    #: writes they match pass unchecked until it is back (a scratch cluster's convenience).
+    webhook_unregister_on_stop: bool = False
 
 
 class Manager:
@@ -393,9 +399,9 @@ class Manager:
     async def _shutdown(self) -> None:
         grace = self.options.graceful_shutdown_timeout
         await asyncio.gather(*(c.stop(grace) for c in self.controllers), return_exceptions=True)
-        # Before the server stops: a configuration left pointing at a dead server would
-        # make every matching write in the cluster fail (failurePolicy Fail).
-        await self._unregister_webhooks()
+        if self.options.webhook_unregister_on_stop:
+            # Before the server stops, so no write meets a configuration pointing at it.
+            await self._unregister_webhooks()
         for server in self.webhook_servers:
             with contextlib.suppress(Exception):
                 await server.stop()

@@ -1,6 +1,7 @@
 """Behaviour: webhooks declared on a manager are served, registered with the API server
 (URL + caBundle) and enforced on writes -- rejection and mutation through the server --
-with controller-runtime's webhook metrics, and unregistered on a graceful stop."""
+with controller-runtime's webhook metrics; after a graceful stop they fail closed, unless the
+manager was told to unregister them."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ async def test_webhooks_reject_and_mutate_through_the_api_server(
     kube_client: client_mod.Client, make_manager: Callable[..., fixtures.ManagerHandle]
 ) -> None:
     await kube_client.create(widgets.CRD)
-    h = make_manager(webhook_port=0, webhook_register=True)
+    h = make_manager(webhook_port=0, webhook_register=True, webhook_unregister_on_stop=True)
     mgr = h.manager
     mgr.webhook_builder().for_(widgets.WIDGET).with_validator(validate).with_defaulter(
         default
@@ -62,3 +63,30 @@ async def test_webhooks_reject_and_mutate_through_the_api_server(
 
 async def _ready(mgr: Any) -> bool:
     return bool(mgr.webhooks_registered)
+
+
+async def test_a_stopped_managers_webhooks_fail_closed(
+    kube_client: client_mod.Client, make_manager: Callable[..., fixtures.ManagerHandle]
+) -> None:
+    await kube_client.create(widgets.CRD)
+    h = make_manager(webhook_port=0, webhook_register=True)
+    mgr = h.manager
+    mgr.webhook_builder().for_(widgets.WIDGET).with_validator(validate).complete()
+    h.start()
+    await eventually.eventually_async(lambda: _ready(mgr))
+    await h.stop()
+
+    vwc = await kube_client.list(kinds.VALIDATING_WEBHOOK_CONFIGURATION)
+    assert len(vwc.items) == 1
+    # The policy cannot be bypassed by stopping the manager: the write is refused.
+    with pytest.raises(errors.ApiError) as refused:
+        await kube_client.create(widgets.widget("sneaky", {"forbidden": "x"}))
+    assert "failed calling webhook" in refused.value.message
+
+    # The next manager re-registers (same name, its own URL) and serves them again.
+    h2 = make_manager(webhook_port=0, webhook_register=True)
+    h2.manager.webhook_builder().for_(widgets.WIDGET).with_validator(validate).complete()
+    h2.start()
+    await eventually.eventually_async(lambda: _ready(h2.manager))
+    await kube_client.create(widgets.widget("fine", {"ok": "1"}))
+    assert len((await kube_client.list(kinds.VALIDATING_WEBHOOK_CONFIGURATION)).items) == 1
