@@ -14,6 +14,7 @@ import os
 import pathlib
 import secrets
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 
 import typer
@@ -21,7 +22,7 @@ import uvicorn
 
 from pilothouse.client import client as client_mod
 from pilothouse.operators.sessions.api import app as app_mod
-from pilothouse.operators.sessions.api import auth, state
+from pilothouse.operators.sessions.api import auth, dashboard, state
 
 
 def sessions_api(
@@ -57,6 +58,11 @@ def sessions_api(
     if not users:
         sys.stderr.write(f"error: --tokens {tokens}: no tokens, nobody could use the API\n")
         raise typer.Exit(2)
+    print(
+        f"sessions API: http://{host}:{port}  dashboard: {dashboard_url(host, port)}  "
+        f"(sign in with a token from {tokens})",
+        flush=True,
+    )
     app_mod.serve(
         state.Settings(
             tokens=users,
@@ -69,6 +75,14 @@ def sessions_api(
             port=port,
         )
     )
+
+
+def dashboard_url(host: str, port: int, token: str | None = None) -> str:
+    """The dashboard's address on ``host:port``; with ``token``, signed in by the fragment
+    ``#token=…`` (never sent to the server, so it stays out of access logs)."""
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}{dashboard.PATH}"
+    return f"{url}#token={urllib.parse.quote(token, safe='')}" if token else url
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -105,7 +119,9 @@ async def local_api(
     """The sessions API for ``pilothouse up``, in the caller's event loop; ``port`` -1: none.
 
     Its token file and SQLite database live in ``state_dir``; the token (an admin, user
-    ``dev``) is printed. A port already taken is reported and ``up`` goes on without it.
+    ``dev``) is printed, and the dashboard's URL signed in with it (``dashboard:
+    http://…/dashboard/#token=…``). A port already taken is reported and ``up`` goes on
+    without it.
     """
     if port < 0:
         yield
@@ -151,6 +167,9 @@ async def local_api(
         f"{tokens})",
         flush=True,
     )
+    # The token rides in the fragment, which the browser never sends to the server; the
+    # page moves it into the tab's sessionStorage and out of the address bar.
+    print(f"dashboard: {dashboard_url('127.0.0.1', bound, token)}", flush=True)
     try:
         yield
     finally:

@@ -7,6 +7,9 @@ server), opens the database and applies its migrations, and runs the heartbeat f
 the client are closed. Everything the routes share lives in one :class:`APIState` on
 ``app.state.api`` (:mod:`.state`).
 
+The dashboard, a static page using these routes, is served at ``/dashboard/``
+(:mod:`.dashboard`).
+
 Test harnesses that do not run ASGI lifespan events (``httpx.ASGITransport``) enter
 ``app.router.lifespan_context(app)`` themselves.
 
@@ -32,6 +35,7 @@ from pilothouse.operators.sessions import idle
 from pilothouse.operators.sessions import session as session_mod
 from pilothouse.operators.sessions.api import (
     auth,
+    dashboard,
     db,
     heartbeats,
     routes_admin,
@@ -118,6 +122,7 @@ def create_app(
     app.include_router(routes_sessions.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_ws.router)
+    app.include_router(dashboard.router)
     return app
 
 
