@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 import typer
 
 from pilothouse.cli import cluster, controlplane, run, sessions, storm, storm_emulator
 from pilothouse.client import config as client_config_mod
+from pilothouse.operators.sessions import records
 from pilothouse.runtime import logs
 from pilothouse.runtime import manager as manager_mod
 from pilothouse.runtime import operator as operator_mod
@@ -61,6 +63,11 @@ def up(
         raise typer.Exit(2) from exc
     from pilothouse.apiserver import server as server_mod
 
+    if sessions_api_port >= 0:
+        # The in-process manager's Session finalizer cleans the local API's records.
+        os.environ.setdefault(
+            records.ENV_DATABASE_URL, sessions.local_database_url(cluster.DEFAULT_STATE.parent)
+        )
     config = server_mod.ServerConfig(
         state_dir=cluster.DEFAULT_STATE, host="127.0.0.1", port=port, nodes=nodes
     )

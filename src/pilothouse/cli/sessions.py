@@ -21,8 +21,9 @@ import typer
 import uvicorn
 
 from pilothouse.client import client as client_mod
+from pilothouse.operators.sessions import records
 from pilothouse.operators.sessions.api import app as app_mod
-from pilothouse.operators.sessions.api import auth, dashboard, state
+from pilothouse.operators.sessions.api import auth, dashboard, db, state
 
 
 def sessions_api(
@@ -36,7 +37,10 @@ def sessions_api(
     database_url: str = typer.Option(
         state.DEFAULT_DATABASE_URL,
         "--database-url",
-        help="SQLAlchemy async URL (sqlite+aiosqlite:///file or postgresql+asyncpg://…).",
+        envvar=records.ENV_DATABASE_URL,
+        show_envvar=True,
+        help="SQLAlchemy async URL (sqlite+aiosqlite:///file or postgresql+asyncpg://…); "
+        "the sessions operator reads the same variable to clean deleted sessions' records.",
     ),
     heartbeat_interval: float = typer.Option(
         10.0,
@@ -58,6 +62,11 @@ def sessions_api(
     if not users:
         sys.stderr.write(f"error: --tokens {tokens}: no tokens, nobody could use the API\n")
         raise typer.Exit(2)
+    try:
+        db.engine_url(database_url)
+    except db.UnsupportedDatabase as exc:
+        sys.stderr.write(f"error: --database-url: {exc}\n")
+        raise typer.Exit(2) from exc
     print(
         f"sessions API: http://{host}:{port}  dashboard: {dashboard_url(host, port)}  "
         f"(sign in with a token from {tokens})",
@@ -112,6 +121,12 @@ def _local_token(path: pathlib.Path) -> str:
     return token
 
 
+def local_database_url(state_dir: pathlib.Path) -> str:
+    """The SQLite database of ``pilothouse up``'s sessions API, kept with the cluster's
+    state (its manager's Session finalizer cleans the same one)."""
+    return f"sqlite+aiosqlite:///{(state_dir / 'sessions.db').resolve()}"
+
+
 @contextlib.asynccontextmanager
 async def local_api(
     state_dir: pathlib.Path, kubeconfig: pathlib.Path, port: int
@@ -131,7 +146,7 @@ async def local_api(
     settings = state.Settings(
         tokens=auth.tokens_from_file(tokens),
         namespace="default",
-        database_url=f"sqlite+aiosqlite:///{(state_dir / 'sessions.db').resolve()}",
+        database_url=local_database_url(state_dir),
         kubeconfig=str(kubeconfig),
         context="pilothouse",
         port=port,

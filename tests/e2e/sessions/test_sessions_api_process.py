@@ -1,15 +1,19 @@
 """The sessions stack as a user runs it: ``pilothouse up`` (cluster, simulated node, the
 sessions operator with its webhooks) and ``pilothouse sessions-api`` as two processes, driven
 over HTTP with a bearer token: create a session (202), see it Running, hibernate it, wake it
-with a connection, and be refused over quota (403 with the webhook's message)."""
+with a connection, and be refused over quota (403 with the webhook's message). Both read the
+API's database from ``PILOTHOUSE_SESSIONS_DATABASE_URL``, so when the session is deleted with
+kubectl the manager's finalizer deletes its connection records from that database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -62,6 +66,8 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
     tokens.write_text("t-alice: alice\n")
     api_port = free_port()
     kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
+    database = tmp_path / "api.db"
+    env = {**os.environ, "PILOTHOUSE_SESSIONS_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
     with up_log.open("wb") as up_err:
         up = subprocess.Popen(
             [
@@ -72,6 +78,7 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=up_err,
+            env=env,
         )
     api: subprocess.Popen[bytes] | None = None
     try:
@@ -105,11 +112,11 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
                     *API,
                     *("--tokens", str(tokens), "--kubeconfig", str(kubeconfig)),
                     *("--port", str(api_port), "--heartbeat-interval", "0.2"),
-                    *("--database-url", f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"),
                 ],
                 cwd=tmp_path,
                 stdout=subprocess.DEVNULL,
                 stderr=api_err,
+                env=env,
             )
         base = f"http://127.0.0.1:{api_port}"
 
@@ -148,9 +155,44 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
         assert status == 201
         eventually.eventually(lambda: phase("ws1") == "Running", timeout=60, interval=0.2)
         assert call(base, "GET", "/api/v1/sessions", "nope")[0] == 401
+
+        # Deleting the Session (not through the API) deletes its records in the API's
+        # database: the finalizer holds the deletion until they are gone.
+        assert records(database, "ws1") == 1
+        kubectl(kubeconfig, "delete", "sess", "ws1", "--timeout=60s")
+        assert call(base, "GET", "/api/v1/sessions/ws1", "t-alice")[0] == 404
+        assert records(database, "ws1") == 0
     finally:
         for proc in (api, up):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
         codes = [proc.wait(60) for proc in (api, up) if proc is not None]
     assert codes == [0] * len(codes), up_log.read_text()[-2000:] + api_log.read_text()[-2000:]
+
+
+def records(database: pathlib.Path, session: str) -> int:
+    """How many connection records the API's database holds for ``session``."""
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM connections WHERE session_name = ?", (session,)
+        ).fetchone()
+    return int(count)
+
+
+def test_bad_input_exits_2_before_anything_starts(tmp_path: pathlib.Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("t-alice: alice\n")
+    cases = [
+        (["--tokens", str(tmp_path / "missing.yaml")], "--tokens"),
+        (["--tokens", str(tokens), "--database-url", "mysql://u:s3cret@127.0.0.1/x"], "mysql"),
+    ]
+    for args, expected in cases:
+        out = subprocess.run(
+            [*API, *args, "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PILOTHOUSE_SESSIONS_DATABASE_URL": ""},
+        )
+        assert out.returncode == 2, out.stderr
+        assert expected in out.stderr and "s3cret" not in out.stderr, out.stderr
