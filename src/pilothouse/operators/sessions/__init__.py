@@ -25,9 +25,11 @@ write. Where to look:
   ``pilothouse.operators`` entry point ``sessions``, run by ``pilothouse run`` and
   ``pilothouse up``;
 * :mod:`.api` -- the sessions API (FastAPI): it creates Sessions and NodeOperations,
-  records heartbeats and connections, and reads status; ``pilothouse sessions-api``.
+  records heartbeats and connections, and reads status; ``pilothouse sessions-api``;
+* :mod:`.records` -- the finalizer's side of the API's database: a deleted Session's
+  records go with it.
 
-docs/sessions.md describes all of it and what is still to come.
+docs/sessions.md describes all of it.
 
 This package imports the runtime's public modules only, never another operator.
 """

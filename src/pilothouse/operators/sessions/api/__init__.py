@@ -20,6 +20,7 @@ state the routes share), :mod:`.auth` (bearer tokens mapped to users, the admin 
 WebSocket of session changes: one shared watch fanned out to each user's sockets),
 :mod:`.db` and ``migrations/``.
 
-Still to come (issue 7): the dashboard, the finalizer that cleans the database records
-of deleted sessions, PostgreSQL tests.
+The dashboard (:mod:`.dashboard`, files in ``static/``) is served by the same app.
+Records of deleted sessions are cleaned by the operator's finalizer
+(:mod:`pilothouse.operators.sessions.records`).
 """
