@@ -103,6 +103,17 @@ class Cache:
             store.add_index(path, store_mod.field_index(path))
         return path
 
+    def index_label(self, kind: Any, key: str) -> str:
+        """Index ``kind`` on the value of label ``key``; returns the index name, for
+        ``list(kind, namespace, index=(name, value))``: the objects carrying ``key=value``
+        found directly, where a ``label_selector`` would copy and test every object in
+        the namespace."""
+        name = f"label:{key}"
+        store = self.informer(kind).store
+        if not store.has_index(name):
+            store.add_index(name, store_mod.label_index(key))
+        return name
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -71,6 +71,17 @@ def field_index(path: str) -> IndexFunc:
     return index
 
 
+def label_index(key: str) -> IndexFunc:
+    """An index on the value of label ``key`` (label keys may contain dots, which
+    :func:`field_index` paths cannot); objects without the label are filed under nothing."""
+
+    def index(obj: Obj) -> Iterable[str]:
+        value = ((obj.get("metadata") or {}).get("labels") or {}).get(key)
+        return (value,) if isinstance(value, str) else ()
+
+    return index
+
+
 class Store:
     """Objects by key plus named indexes. Not thread-safe: one event loop owns it."""
 

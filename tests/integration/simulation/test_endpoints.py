@@ -139,6 +139,29 @@ def test_endpoints_follow_readiness(cluster: ServerThread) -> None:
     )
 
 
+def test_a_changed_selector_routes_later_pod_events(cluster: ServerThread) -> None:
+    # The controller remembers Services' selectors per resourceVersion: after an edit, pod
+    # events must be matched against the new selector, not the remembered one.
+    _service(cluster, "api", selector={"app": "old"})
+    _pod(cluster, "p", "10.0.1.1", ready=False, app="new")
+    cluster.kubectl(
+        "patch", "service", "api", "-p", json.dumps({"spec": {"selector": {"app": "new"}}})
+    )
+
+    def not_ready() -> bool:
+        [subset] = _get(cluster, "endpoints", "api")["subsets"]
+        return [a["ip"] for a in subset.get("notReadyAddresses", [])] == ["10.0.1.1"]
+
+    eventually(not_ready, timeout=10)
+    _set_ready(cluster, "p", "10.0.1.1", ready=True)  # a pod event only
+
+    def ready() -> bool:
+        [subset] = _get(cluster, "endpoints", "api")["subsets"]
+        return [a["ip"] for a in subset.get("addresses", [])] == ["10.0.1.1"]
+
+    eventually(ready, timeout=10)
+
+
 def test_headless_and_selectorless(cluster: ServerThread) -> None:
     _pod(cluster, "a", "10.0.0.1", ready=True)
     _service(cluster, "hl", selector={"app": "web"}, clusterIP="None")

@@ -135,6 +135,27 @@ async def test_field_index_registered_after_objects_are_cached(cache: cache_mod.
     assert names(await cache.list(CM, index=(name, "v"))) == ["a", "e"]
 
 
+async def test_label_index_finds_objects_by_a_dotted_label_key(cache: cache_mod.Cache) -> None:
+    key = "sessions.example.com/session"
+    store = cache.informer(CM).store
+    store.put(cm("p1", labels={key: "s1"}))
+    store.put(cm("p2", labels={key: "s1", "other": "x"}))
+    store.put(cm("p3", "other", labels={key: "s1"}))
+    store.put(cm("p4", labels={key: "s2"}))
+    name = cache.index_label(CM, key)
+    assert cache.index_label(CM, key) == name  # idempotent
+    assert names(await cache.list(CM, "default", index=(name, "s1"))) == ["p1", "p2"]
+    assert names(await cache.list(CM, index=(name, "s1"))) == ["p1", "p2", "p3"]
+    # Moves with the object's labels, like every index.
+    store.put(cm("p2", labels={key: "s2"}))
+    assert names(await cache.list(CM, "default", index=(name, "s2"))) == ["p2", "p4"]
+    assert names(await cache.list(CM, "default", index=(name, "nope"))) == []
+    # Agrees with the selector scan it replaces.
+    for value in ("s1", "s2"):
+        scanned = await cache.list(CM, "default", label_selector={key: value})
+        assert names(scanned) == names(await cache.list(CM, "default", index=(name, value)))
+
+
 async def test_typed_reads_decode_lightkube_objects(cache: cache_mod.Cache) -> None:
     got = await cache.get(ConfigMap, "a", "default")
     assert isinstance(got, ConfigMap)

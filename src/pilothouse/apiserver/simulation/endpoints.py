@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from pilothouse.apiserver import state
 from pilothouse.apiserver.simulation import base
 from pilothouse.apiserver.store import records
 
@@ -37,9 +38,15 @@ Ports = tuple[tuple[str, int, str], ...]
 
 def _selects(svc: base.Obj, pod_labels: Any) -> bool:
     sel = (svc.get("spec") or {}).get("selector")
-    if not sel:
-        return False
+    return _matches(sel, pod_labels) if sel else False
+
+
+def _matches(sel: dict[str, str], pod_labels: Any) -> bool:
     return all(pod_labels.get(k) == v for k, v in sel.items())
+
+
+#: Services whose selectors stay decoded (per controller) before the cache starts over.
+_MAX_CACHED_SELECTORS = 10_000
 
 
 def _ready(pod: base.Obj) -> bool:
@@ -92,18 +99,40 @@ class _ServiceController(base.Controller):
     resource = "services"
     watches: tuple[str, ...] = ("pods",)
 
+    def __init__(self, st: state.ServerState, config: base.SimulationConfig) -> None:
+        super().__init__(st, config)
+        #: (namespace, name) -> (resourceVersion, spec.selector) of Services seen.
+        self._selectors: dict[base.Key, tuple[int, dict[str, str] | None]] = {}
+
     def keys_for(self, event: records.Event) -> Iterable[base.Key]:
         rec = event.record
         if rec.group_resource == "services":
             return [(rec.namespace, rec.name)]
         keys: list[base.Key] = []
         for svc_rec in self.st.store.iter("services", rec.namespace):
-            svc = svc_rec.obj()
-            if _selects(svc, rec.labels) or (
-                event.prev is not None and _selects(svc, event.prev.labels)
+            sel = self._selector(svc_rec)
+            if sel and (
+                _matches(sel, rec.labels)
+                or (event.prev is not None and _matches(sel, event.prev.labels))
             ):
                 keys.append((svc_rec.namespace, svc_rec.name))
         return keys
+
+    def _selector(self, svc_rec: records.Record) -> dict[str, str] | None:
+        # Every pod event is tested against every Service in its namespace: decoding each
+        # Service for it made pod churn quadratic (a thousand workspaces, each with a
+        # Service, spent most of the server's time here). Selectors are kept per
+        # resourceVersion instead, so a Service is decoded once per change.
+        key = (svc_rec.namespace, svc_rec.name)
+        hit = self._selectors.get(key)
+        if hit is not None and hit[0] == svc_rec.rv:
+            return hit[1]
+        sel = (svc_rec.obj().get("spec") or {}).get("selector") or None
+        if len(self._selectors) >= _MAX_CACHED_SELECTORS:
+            # Entries of deleted Services accumulate: start over rather than grow forever.
+            self._selectors.clear()
+        self._selectors[key] = (svc_rec.rv, sel)
+        return sel
 
     def endpoints_of(self, svc: base.Obj) -> list[tuple[base.Obj, Ports]]:
         ns = svc["metadata"]["namespace"]

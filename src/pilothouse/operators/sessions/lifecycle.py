@@ -130,6 +130,9 @@ class SessionReconciler:
     def __init__(self, mgr: manager_mod.Manager, options: SessionOptions | None = None) -> None:
         self.mgr = mgr
         self.options = options or SessionOptions()
+        # Pods by their session label: a selector would copy and test every pod in the
+        # namespace on each pass (quadratic in sessions; measured in docs/benchmarks.md).
+        self._pods = mgr.cache.index_label(kinds.POD, common.LABEL_SESSION)
         if self.options.wall_clock is not None:
             self.now = self.options.wall_clock
         elif mgr.clock is not None:
@@ -343,9 +346,7 @@ class SessionReconciler:
                 workload.deployment(obj, resolved, replicas=replicas, home=home), deployment
             )
             service = await self._apply(workload.service(obj, resolved), service)
-        pods: list[Obj] = await self.mgr.cache.list(
-            kinds.POD, ns, label_selector={common.LABEL_SESSION: name}
-        )
+        pods: list[Obj] = await self.mgr.cache.list(kinds.POD, ns, index=(self._pods, name))
         return deployment, pods, service, claim
 
     async def _apply(self, desired: Obj, actual: Obj | None) -> Obj:

@@ -114,15 +114,20 @@ class Authenticator:
         return user
 
 
-def current_user(request: Request) -> User:
+# The dependencies are coroutines although they never wait: FastAPI runs a plain ``def``
+# dependency in its thread pool, two thread hand-offs per request that cost heartbeats
+# about 15% of their latency (docs/benchmarks.md). A dictionary lookup needs no thread.
+
+
+async def current_user(request: Request) -> User:
     """FastAPI dependency: the authenticated user (401 otherwise)."""
     authenticator: Authenticator = request.app.state.authenticator
     return authenticator.authenticate(request.headers.get("authorization"))
 
 
-def admin_user(request: Request) -> User:
+async def admin_user(request: Request) -> User:
     """FastAPI dependency: the authenticated user, who must be an admin (403 otherwise)."""
-    user = current_user(request)
+    user = await current_user(request)
     if not user.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint needs the admin role")
     return user

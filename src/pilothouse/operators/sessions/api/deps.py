@@ -19,8 +19,9 @@ from pilothouse.operators.sessions.api import state as state_mod
 __all__ = ["http_error", "state"]
 
 
-def state(request: Request) -> state_mod.APIState:
-    """FastAPI dependency: the app's shared state."""
+async def state(request: Request) -> state_mod.APIState:
+    """FastAPI dependency: the app's shared state (a coroutine, so FastAPI does not hand
+    it to its thread pool: see :func:`.auth.current_user`)."""
     api: state_mod.APIState = request.app.state.api
     return api
 
