@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import apiserver_bench, controlplane, ring, runtime, simulation_bench, storm
+from bench import (
+    apiserver_bench,
+    controlplane,
+    ring,
+    runtime,
+    sessions,
+    simulation_bench,
+    storm,
+)
 
 BENCHES = {
     "apiserver": apiserver_bench.main,
@@ -13,6 +21,7 @@ BENCHES = {
     "ring": ring.main,
     "controlplane": controlplane.main,
     "storm": storm.main,
+    "sessions": sessions.main,
 }
 
 
