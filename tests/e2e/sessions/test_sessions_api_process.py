@@ -1,7 +1,8 @@
 """The sessions stack as a user runs it: ``pilothouse up`` (cluster, simulated node, the
 sessions operator with its webhooks) and ``pilothouse sessions-api`` as two processes, driven
 over HTTP with a bearer token: create a session (202), see it Running, hibernate it, wake it
-with a connection, and be refused over quota (403 with the webhook's message). Both read the
+with a connection, and be refused over quota (403 with the webhook's message); heartbeats keep
+a session running past its idle timeout, and without them it is hibernated as idle. Both read the
 API's database from ``PILOTHOUSE_SESSIONS_DATABASE_URL``, so when the session is deleted with
 kubectl the manager's finalizer deletes its connection records from that database."""
 
@@ -16,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -67,7 +69,12 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
     api_port = free_port()
     kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
     database = tmp_path / "api.db"
-    env = {**os.environ, "PILOTHOUSE_SESSIONS_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    env = {
+        **os.environ,
+        "PILOTHOUSE_SESSIONS_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        # Idle sessions stop right at their idleTimeout, so idling takes seconds here.
+        "PILOTHOUSE_SESSIONS_IDLE_GRACE": "0s",
+    }
     with up_log.open("wb") as up_err:
         up = subprocess.Popen(
             [
@@ -162,6 +169,25 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
         kubectl(kubeconfig, "delete", "sess", "ws1", "--timeout=60s")
         assert call(base, "GET", "/api/v1/sessions/ws1", "t-alice")[0] == 404
         assert records(database, "ws1") == 0
+
+        # Heartbeats keep a session running past its idle timeout; without them it is
+        # hibernated by the controller, as stopped by "idle".
+        status, _ = call(
+            base,
+            "POST",
+            "/api/v1/sessions",
+            "t-alice",
+            {"name": "idler", "template": "python", "idleTimeout": "3s"},
+        )
+        assert status == 202
+        eventually.eventually(lambda: phase("idler") == "Running", timeout=60, interval=0.2)
+        keep_alive_until = time.monotonic() + 6  # twice the idle timeout
+        while time.monotonic() < keep_alive_until:
+            assert call(base, "POST", "/api/v1/sessions/idler/heartbeat", "t-alice")[0] == 204
+            assert phase("idler") == "Running"
+            time.sleep(0.5)  # the client's heartbeat cadence, not a wait for a condition
+        eventually.eventually(lambda: phase("idler") == "Hibernated", timeout=30, interval=0.2)
+        assert call(base, "GET", "/api/v1/sessions/idler", "t-alice")[1]["stoppedBy"] == "idle"
     finally:
         for proc in (api, up):
             if proc is not None:

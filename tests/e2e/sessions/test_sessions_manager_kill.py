@@ -29,11 +29,8 @@ What it proves:
   stop (SIGTERM) of the manager its registered webhooks stay and fail closed, so the
   quota cannot be bypassed by stopping the manager either.
 
-Idle hibernation is not exercised here: its grace period (60 s, ``SessionOptions.idle_grace``)
-is not a CLI option, so in a process it would take over a minute. It is covered in process
-by ``tests/integration/sessions/test_session_lifecycle.py``
-(``test_idle_and_max_duration_hibernate_and_a_wake_request_restarts``, idle timeout 2 s with
-a short grace) and on a fake clock (``test_default_idle_timeout_passes_on_a_fake_clock``).
+Idle hibernation across processes is in ``test_sessions_api_process.py`` (with
+``PILOTHOUSE_SESSIONS_IDLE_GRACE=0s``); here every session's idle timeout is the default.
 """
 
 from __future__ import annotations

@@ -7,16 +7,27 @@ Session admission webhooks (``admission``: quota, defaults), with the CRDs of al
 resources.
 
 Configuration is by environment, as for any operator in a Deployment:
-``PILOTHOUSE_SESSIONS_DATABASE_URL`` names the sessions API's database, whose records of
-a Session a finalizer deletes with it (:mod:`.records`).
+
+* ``PILOTHOUSE_SESSIONS_DATABASE_URL`` names the sessions API's database, whose records of
+  a Session a finalizer deletes with it (:mod:`.records`);
+* ``PILOTHOUSE_SESSIONS_IDLE_GRACE`` (a Go duration, default ``60s``) is how long past its
+  ``idleTimeout`` an idle session may run before it is hibernated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import TYPE_CHECKING
 
-from pilothouse.operators.sessions import admission, lifecycle, nodeops, operator_setup, records
+from pilothouse.operators.sessions import (
+    admission,
+    duration,
+    lifecycle,
+    nodeops,
+    operator_setup,
+    records,
+)
 from pilothouse.runtime import operator
 
 if TYPE_CHECKING:
@@ -27,13 +38,28 @@ def setup(mgr: manager_mod.Manager) -> None:
     """Register the session and node-operation controllers and the Session admission
     webhooks (quota, defaults) on ``mgr``.
 
-    Raises ValueError when ``PILOTHOUSE_SESSIONS_DATABASE_URL`` is not a usable URL."""
+    Raises ValueError when the environment's configuration is unusable (see the module
+    docstring)."""
+    grace = _idle_grace(os.environ.get(ENV_IDLE_GRACE, ""))
     store = records.from_environment()
     if store is not None:
         mgr.add_runnable(_closing(store), needs_leader=False)
-    operator_setup.setup(mgr, lifecycle.SessionOptions(records=store))
+    operator_setup.setup(mgr, lifecycle.SessionOptions(idle_grace=grace, records=store))
     nodeops.setup(mgr)
     admission.setup_webhooks(mgr)
+
+
+#: The environment variable for ``SessionOptions.idle_grace`` (a Go duration).
+ENV_IDLE_GRACE = "PILOTHOUSE_SESSIONS_IDLE_GRACE"
+
+
+def _idle_grace(text: str) -> float:
+    if not text.strip():
+        return lifecycle.DEFAULT_IDLE_GRACE
+    try:
+        return duration.parse_duration(text.strip())
+    except duration.DurationError as exc:
+        raise ValueError(f"{ENV_IDLE_GRACE}: {exc}") from exc
 
 
 def _closing(store: records.RecordStore) -> manager_mod.Runnable:
