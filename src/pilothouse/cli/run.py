@@ -65,11 +65,7 @@ async def run_manager(
                 log.info("installed %d CRDs", n)
         mgr = manager_mod.Manager(client, options)
         for op in operators:
-            try:
-                await op.install(mgr)
-            except ValueError as exc:
-                # An operator's configuration (its environment) is unusable: bad input.
-                raise operator_mod.OperatorError(f"operator {op.name}: {exc}") from exc
+            await op.install(mgr)
             log.info("operator %s set up", op.name)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()

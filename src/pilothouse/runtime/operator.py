@@ -29,7 +29,10 @@ Setup = Callable[["manager_mod.Manager"], Awaitable[None] | None]
 
 
 class OperatorError(ValueError):
-    """An operator spec names nothing loadable, or something that is not an operator."""
+    """An operator spec names nothing loadable, or something that is not an operator; or
+    an operator's ``setup`` found its configuration (its environment) unusable -- raise it
+    there, naming the operator, so ``pilothouse run`` reports bad input (exit code 2)
+    rather than a crash."""
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,13 @@ def setup(mgr: manager_mod.Manager) -> None:
     """Register the session and node-operation controllers and the Session admission
     webhooks (quota, defaults) on ``mgr``.
 
-    Raises ValueError when the environment's configuration is unusable (see the module
-    docstring)."""
-    grace = _idle_grace(os.environ.get(ENV_IDLE_GRACE, ""))
-    store = records.from_environment()
+    Raises ``OperatorError`` when the environment's configuration is unusable (see the
+    module docstring)."""
+    try:
+        grace = _idle_grace(os.environ.get(ENV_IDLE_GRACE, ""))
+        store = records.from_environment()
+    except ValueError as exc:
+        raise operator.OperatorError(f"operator sessions: {exc}") from exc
     if store is not None:
         mgr.add_runnable(_closing(store), needs_leader=False)
     operator_setup.setup(mgr, lifecycle.SessionOptions(idle_grace=grace, records=store))
