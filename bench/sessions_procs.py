@@ -21,7 +21,6 @@ import contextlib
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from pilothouse import ports
 from pilothouse.client import client as client_mod
 
 ADMISSION = "/apis/admissionregistration.k8s.io/v1"
@@ -63,13 +63,6 @@ class CpuMeter:
         """Per process, the share of one core used (1.0 = a whole core)."""
         wall = time.monotonic() - self._t0
         return {k: (cpu_seconds(p) - self._before[k]) / wall for k, p in self.pids.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def parse_metrics(text: str) -> Samples:
@@ -109,7 +102,7 @@ class Manager:
     """``pilothouse run`` with the sessions operator; its log goes to ``log``."""
 
     def __init__(self, kubeconfig: pathlib.Path, log: pathlib.Path, controllers: str) -> None:
-        self.metrics_port, self.health_port = free_port(), free_port()
+        self.metrics_port, self.health_port = ports.free_ports(2)
         self.log = log
         self.cmd = [
             sys.executable,
@@ -124,7 +117,7 @@ class Manager:
             controllers,
             "--register-webhooks",
             "--webhook-port",
-            str(free_port()),
+            str(ports.free_port()),
             "--metrics-bind-address",
             f"127.0.0.1:{self.metrics_port}",
             "--health-probe-bind-address",
@@ -203,7 +196,7 @@ class SessionsAPI:
         db: pathlib.Path,
         users: int,
     ) -> None:
-        self.port = free_port()
+        self.port = ports.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [
             sys.executable,

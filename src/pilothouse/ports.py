@@ -1,4 +1,5 @@
-"""Picking free TCP ports on 127.0.0.1 for local etcd members (tests, ``--dev`` clusters).
+"""Picking free TCP ports on 127.0.0.1: for local etcd members (``--dev`` control planes),
+and for every test kit, test and benchmark that starts a server on a port of its choosing.
 
 The kernel chooses: each port comes from binding ``127.0.0.1:0``. All ``n`` sockets are held
 open until every port is chosen, so the ports are distinct; they are closed before returning,
@@ -13,6 +14,11 @@ import contextlib
 import socket
 
 LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """One TCP port that was free on ``host`` a moment ago (see the module docstring)."""
+    return free_ports(1, host)[0]
 
 
 def free_ports(n: int, host: str = LOOPBACK) -> list[int]:

@@ -9,13 +9,14 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
 from typing import Any
 
+from pilothouse import ports
 from pilothouse.operators.storm.nimbus import connection, endpoint
+from pilothouse.testing import apiserver as testing_apiserver
 from pilothouse.testing import eventually
 
 HERE = pathlib.Path(__file__).parent
@@ -25,22 +26,8 @@ import widgets  # noqa: E402
 PILOTHOUSE = pathlib.Path(sys.executable).with_name("pilothouse")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def kubectl(kubeconfig: pathlib.Path, *args: str, input: str | None = None) -> str:
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
-    return subprocess.run(
-        ["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=60
-    ).stdout
-
-
 def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
-    metrics = free_port()
+    metrics = ports.free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "integration" / "controllers")}
     log = tmp_path / "up.log"
     out = tmp_path / "up.out"
@@ -70,16 +57,26 @@ def test_up_runs_cluster_and_manager_together(tmp_path: pathlib.Path) -> None:
     kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
     try:
         eventually.eventually(
-            lambda: kubeconfig.exists() and "default" in kubectl(kubeconfig, "get", "ns"),
+            lambda: (
+                kubeconfig.exists()
+                and "default"
+                in testing_apiserver.kubectl(kubeconfig, "get", "ns", check=False).stdout
+            ),
             timeout=60,
             interval=0.1,
         )
-        kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(widgets.CRD))
-        kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/widgets.example.com")
+        testing_apiserver.kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(widgets.CRD))
+        testing_apiserver.kubectl(
+            kubeconfig, "wait", "--for=condition=Established", "crd/widgets.example.com"
+        )
         # The CRD appeared after the manager started: its informer retries until it exists.
-        kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(widgets.widget("u", {"a": "b"})))
+        testing_apiserver.kubectl(
+            kubeconfig, "apply", "-f", "-", input=json.dumps(widgets.widget("u", {"a": "b"}))
+        )
         eventually.eventually(
-            lambda: "u-data" in kubectl(kubeconfig, "get", "cm", "-o", "name"),
+            lambda: (
+                "u-data" in testing_apiserver.kubectl(kubeconfig, "get", "cm", "-o", "name").stdout
+            ),
             timeout=60,
             interval=0.2,
             message=f"child never created; log: {log.read_text()[-3000:]}",

@@ -30,7 +30,7 @@ from pilothouse.controlplane.peers import (
     validate_member_name,
     validate_peer_url,
 )
-from pilothouse.controlplane.ports import LOOPBACK, free_ports
+from pilothouse.ports import LOOPBACK, free_ports
 
 ENV_BINARY = "PILOTHOUSE_ETCD"
 LOG_LEVELS = ("debug", "info", "warn", "error", "panic", "fatal")

@@ -82,19 +82,32 @@ class ServerThread:
         """Run the machine's ``kubectl`` against this server."""
         if self.kubeconfig_path is None:
             raise RuntimeError("start the server with a kubeconfig path to use kubectl")
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig_path))
-        env.pop("KUBERNETES_SERVICE_HOST", None)
-        proc = subprocess.run(
-            ["kubectl", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            check=False,
+        return kubectl(self.kubeconfig_path, *args, input=input, check=check, timeout=timeout)
+
+
+def kubectl(
+    kubeconfig: str | os.PathLike[str],
+    *args: str,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run the machine's ``kubectl`` with ``kubeconfig`` (a server in this process or a
+    ``pilothouse`` child process). ``check``: a non-zero exit fails the test with kubectl's
+    output; polls that run before the server answers pass ``check=False``."""
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    proc = subprocess.run(
+        ["kubectl", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}"
         )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}"
-            )
-        return proc
+    return proc

@@ -38,7 +38,7 @@ from typing import TypeGuard, TypeVar
 
 from pilothouse.controlplane import etcd as etcd_mod
 from pilothouse.controlplane import membership, replica
-from pilothouse.controlplane.ports import LOOPBACK, free_ports
+from pilothouse.ports import LOOPBACK, free_ports
 
 T = TypeVar("T")
 

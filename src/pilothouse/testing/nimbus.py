@@ -25,7 +25,6 @@ import os
 import pathlib
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import IO, Any
 
+from pilothouse import ports
 from pilothouse.operators.storm.nimbus import connection, idl
 from pilothouse.operators.storm.nimbus import endpoint as endpoint_mod
 from pilothouse.operators.storm.nimbus.emulator import config as config_mod
@@ -104,20 +104,13 @@ async def running_emulator(
         await server.stop()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (another process may take it; rarely does)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class EmulatorProcess:
     """``pilothouse storm nimbus-emulator`` as a child process on a fixed free port."""
 
     def __init__(self, data_dir: pathlib.Path, *extra_args: str, port: int | None = None) -> None:
         self.data_dir = data_dir
         self.extra_args = extra_args
-        self.port = port if port is not None else free_port()
+        self.port = port if port is not None else ports.free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: list[str] = []
         self._buffer = b""

@@ -52,7 +52,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -64,6 +63,8 @@ from typing import NamedTuple
 import sqlalchemy
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from pilothouse import ports
 
 __all__ = [
     "DEBIAN_GLOB",
@@ -155,13 +156,6 @@ def _check_reachable(base_dir: pathlib.Path) -> None:
                 f"{parent} is not searchable by other users, so the {SYSTEM_USER!r} user "
                 f"cannot reach {base_dir}: set TMPDIR to a directory it can reach (/tmp)"
             )
-
-
-def _free_port() -> int:
-    # Another process may take it before postgres binds it; start() retries then.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:
@@ -268,7 +262,9 @@ class PostgresServer:
             # port is the caller's to keep free, so only chosen ones are retried.
             attempts = 1 if self.fixed_port is not None else 3
             for attempt in range(attempts):
-                self.port = self.fixed_port if self.fixed_port is not None else _free_port()
+                self.port = (
+                    self.fixed_port if self.fixed_port is not None else ports.free_port(HOST)
+                )
                 if self._launch(run_as, last=attempt == attempts - 1):
                     return self
         except BaseException:

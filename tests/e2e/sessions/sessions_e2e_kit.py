@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import types
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from pilothouse import ports
 from pilothouse.client import client as client_mod
 from pilothouse.operators.sessions import common
 from pilothouse.testing import eventually, process
@@ -36,13 +36,6 @@ USER_TOKEN = "t-alice"
 TOKENS = f"{USER_TOKEN}: alice\n{ADMIN_TOKEN}: {{user: root, admin: true}}\n"
 
 Obj = dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _tail(path: pathlib.Path, size: int = 3000) -> str:
@@ -98,7 +91,7 @@ class Manager:
 
     def start(self, timeout: float = 60.0) -> Manager:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        probe = free_port()
+        probe = ports.free_port()
         self.starts += 1
         with self.log.open("ab") as err:
             err.write(f"--- manager start {self.starts} ---\n".encode())
@@ -136,7 +129,7 @@ class SessionsAPI:
         self.tmp_path = tmp_path
         self.kubeconfig = kubeconfig
         self.log = tmp_path / "api.log"
-        self.port = free_port()
+        self.port = ports.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -13,7 +13,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,26 +21,14 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from pilothouse import ports
+from pilothouse.testing import apiserver as testing_apiserver
 from pilothouse.testing import eventually
 
 PILOTHOUSE = pathlib.Path(sys.executable).with_name("pilothouse")
 GROUP = "sessions.pilothouse.dev/v1alpha1"
 UP = [str(PILOTHOUSE), "up"]
 API = [str(PILOTHOUSE), "sessions-api"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def kubectl(kubeconfig: pathlib.Path, *args: str, input: str | None = None) -> str:
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
-    return subprocess.run(
-        ["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=60
-    ).stdout
 
 
 def call(
@@ -66,7 +53,7 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
     up_log, api_log = tmp_path / "up.log", tmp_path / "api.log"
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text("t-alice: alice\n")
-    api_port = free_port()
+    api_port = ports.free_port()
     kubeconfig = tmp_path / ".pilothouse" / "kubeconfig"
     database = tmp_path / "api.db"
     env = {
@@ -93,7 +80,9 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
             lambda: (
                 kubeconfig.exists()
                 and "vsession"
-                in kubectl(kubeconfig, "get", "validatingwebhookconfigurations", "-o=json")
+                in testing_apiserver.kubectl(
+                    kubeconfig, "get", "validatingwebhookconfigurations", "-o=json", check=False
+                ).stdout
             ),
             timeout=60,
             interval=0.2,
@@ -112,7 +101,7 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
             "spec": {"perUser": {"sessions": 1}},
         }
         for obj in (template, quota):
-            kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(obj))
+            testing_apiserver.kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(obj))
         with api_log.open("wb") as api_err:
             api = subprocess.Popen(
                 [
@@ -166,7 +155,7 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
         # Deleting the Session (not through the API) deletes its records in the API's
         # database: the finalizer holds the deletion until they are gone.
         assert records(database, "ws1") == 1
-        kubectl(kubeconfig, "delete", "sess", "ws1", "--timeout=60s")
+        testing_apiserver.kubectl(kubeconfig, "delete", "sess", "ws1", "--timeout=60s")
         assert call(base, "GET", "/api/v1/sessions/ws1", "t-alice")[0] == 404
         assert records(database, "ws1") == 0
 
@@ -182,10 +171,20 @@ def test_the_sessions_api_drives_the_operator_end_to_end(tmp_path: pathlib.Path)
         assert status == 202
         eventually.eventually(lambda: phase("idler") == "Running", timeout=60, interval=0.2)
         keep_alive_until = time.monotonic() + 6  # twice the idle timeout
+        seen: str | None = None
         while time.monotonic() < keep_alive_until:
-            assert call(base, "POST", "/api/v1/sessions/idler/heartbeat", "t-alice")[0] == 204
+
+            def advanced(seen: str | None = seen) -> str | None:
+                # Heartbeats, polled until status.lastActivity (written in whole seconds,
+                # at most every 0.2 s) moves on: that paces the client, about one a second.
+                assert call(base, "POST", "/api/v1/sessions/idler/heartbeat", "t-alice")[0] == 204
+                value = call(base, "GET", "/api/v1/sessions/idler", "t-alice")[1].get(
+                    "lastActivity"
+                )
+                return value if value and value != seen else None
+
+            seen = eventually.eventually(advanced, timeout=10, interval=0.1)
             assert phase("idler") == "Running"
-            time.sleep(0.5)  # the client's heartbeat cadence, not a wait for a condition
         eventually.eventually(lambda: phase("idler") == "Hibernated", timeout=30, interval=0.2)
         assert call(base, "GET", "/api/v1/sessions/idler", "t-alice")[1]["stoppedBy"] == "idle"
     finally:
@@ -214,7 +213,7 @@ def test_bad_input_exits_2_before_anything_starts(tmp_path: pathlib.Path) -> Non
     ]
     for args, expected in cases:
         out = subprocess.run(
-            [*API, *args, "--port", str(free_port())],
+            [*API, *args, "--port", str(ports.free_port())],
             capture_output=True,
             text=True,
             timeout=60,

@@ -5,12 +5,12 @@ on the simulated cluster, then Hibernated."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
 import sys
 
+from pilothouse.testing import apiserver as testing_apiserver
 from pilothouse.testing import eventually
 
 PILOTHOUSE = pathlib.Path(sys.executable).with_name("pilothouse")
@@ -27,13 +27,6 @@ SESSION = {
     "metadata": {"name": "alice-1", "namespace": "default"},
     "spec": {"user": "alice", "template": "python"},
 }
-
-
-def kubectl(kubeconfig: pathlib.Path, *args: str, input: str | None = None) -> str:
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
-    return subprocess.run(
-        ["kubectl", *args], env=env, input=input, capture_output=True, text=True, timeout=60
-    ).stdout
 
 
 def test_up_runs_the_sessions_operator(tmp_path: pathlib.Path) -> None:
@@ -61,17 +54,20 @@ def test_up_runs_the_sessions_operator(tmp_path: pathlib.Path) -> None:
         eventually.eventually(
             lambda: (
                 kubeconfig.exists()
-                and "sessions.sessions.pilothouse.dev" in kubectl(kubeconfig, "get", "crd")
+                and "sessions.sessions.pilothouse.dev"
+                in testing_apiserver.kubectl(kubeconfig, "get", "crd", check=False).stdout
             ),
             timeout=60,
             interval=0.2,
             message=f"sessions CRDs never installed; log: {log.read_text()[-3000:]}",
         )
         for obj in (TEMPLATE, SESSION):
-            kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(obj))
+            testing_apiserver.kubectl(kubeconfig, "apply", "-f", "-", input=json.dumps(obj))
 
         def phase() -> str:
-            return kubectl(kubeconfig, "get", "sess", "alice-1", "-o", "jsonpath={.status.phase}")
+            return testing_apiserver.kubectl(
+                kubeconfig, "get", "sess", "alice-1", "-o", "jsonpath={.status.phase}"
+            ).stdout
 
         eventually.eventually(
             lambda: phase() == "Running",
@@ -79,7 +75,7 @@ def test_up_runs_the_sessions_operator(tmp_path: pathlib.Path) -> None:
             interval=0.2,
             message=f"session never Running; log: {log.read_text()[-3000:]}",
         )
-        kubectl(
+        testing_apiserver.kubectl(
             kubeconfig,
             "patch",
             "sess",
@@ -89,7 +85,7 @@ def test_up_runs_the_sessions_operator(tmp_path: pathlib.Path) -> None:
             '{"spec": {"state": "hibernated"}}',
         )
         eventually.eventually(lambda: phase() == "Hibernated", timeout=60, interval=0.2)
-        table = kubectl(kubeconfig, "get", "sess")
+        table = testing_apiserver.kubectl(kubeconfig, "get", "sess").stdout
         assert "alice" in table and "Hibernated" in table
     finally:
         proc.send_signal(signal.SIGTERM)

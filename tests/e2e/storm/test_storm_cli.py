@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from pilothouse import ports
 from pilothouse.operators.storm.nimbus import client as client_mod
 from pilothouse.operators.storm.nimbus import endpoint, model
 from pilothouse.testing import eventually
@@ -208,7 +209,7 @@ def test_bad_input_exits_2_before_anything_is_sent_and_no_nimbus_exits_1(
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text(TOPOLOGY_YAML.replace("component: words", "component: nope"))
     missing = tmp_path / "missing.jar"
-    nowhere = f"127.0.0.1:{testing_nimbus.free_port()}"
+    nowhere = f"127.0.0.1:{ports.free_port()}"
     with silent_nimbus() as listener:
         address = f"127.0.0.1:{listener.getsockname()[1]}"
         started = time.monotonic()

@@ -37,7 +37,7 @@ from pilothouse.controlplane.etcdmember import (
     etcd_binary,
     local_cluster_configs,
 )
-from pilothouse.controlplane.ports import free_ports
+from pilothouse.ports import free_ports
 
 EtcdClusterFactory = Callable[..., Awaitable[list[EtcdMember]]]
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from pilothouse import ports
 from pilothouse.controlplane import client as client_mod
-from pilothouse.controlplane import errors, ports, replica, ringmodel, statemachine
+from pilothouse.controlplane import errors, replica, ringmodel, statemachine
 from pilothouse.controlplane.statemodel import NodeInfo, NodeKind
 from pilothouse.testing.eventually import eventually_async
 

@@ -26,7 +26,7 @@ from pilothouse.controlplane.etcdmember import (
     EtcdTimeout,
     MemberConfig,
 )
-from pilothouse.controlplane.ports import free_ports
+from pilothouse.ports import free_ports
 from pilothouse.testing.eventually import eventually, eventually_async
 
 EtcdClusterFactory = Callable[..., Awaitable[list[EtcdMember]]]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pathlib
 
+from pilothouse import ports
 from pilothouse.controlplane import client as client_mod
-from pilothouse.controlplane import ports, replica
+from pilothouse.controlplane import replica
 from pilothouse.controlplane.statemodel import NodeInfo, NodeKind
 
 

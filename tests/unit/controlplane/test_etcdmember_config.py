@@ -19,7 +19,7 @@ from pilothouse.controlplane.etcdmember import (
     etcd_binary,
     local_cluster_configs,
 )
-from pilothouse.controlplane.ports import free_ports
+from pilothouse.ports import free_ports
 
 DATA = pathlib.Path("/var/lib/cp/etcd-0")
 

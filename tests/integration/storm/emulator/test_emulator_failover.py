@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from pilothouse import ports
 from pilothouse.operators.storm.nimbus import connection, endpoint, errors, idl
 from pilothouse.operators.storm.nimbus.emulator import leadership
 from pilothouse.testing import eventually
@@ -114,7 +115,7 @@ async def test_a_follower_with_its_own_dir_takes_over_an_unreachable_leader(
     tmp_path: pathlib.Path,
 ) -> None:
     # Nothing listens there: the lock in its own directory is free, so it leads soon.
-    dead = testing_nimbus.free_port()
+    dead = ports.free_port()
     async with testing_nimbus.running_emulator(
         tmp_path, follower_of=endpoint.Endpoint("127.0.0.1", dead), **FAST
     ) as follower:
@@ -143,9 +144,9 @@ async def test_state_survives_stop_and_start_on_another_port(tmp_path: pathlib.P
             first_port = srv.endpoint.port
         finally:
             await conn.close()
-    other_port = testing_nimbus.free_port()
+    other_port = ports.free_port()
     while other_port == first_port:
-        other_port = testing_nimbus.free_port()
+        other_port = ports.free_port()
     async with testing_nimbus.running_emulator(tmp_path, port=other_port) as srv:
         conn = await connection.Connection.open(srv.endpoint)
         try:
